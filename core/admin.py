@@ -1,0 +1,20 @@
+from django.contrib import admin
+
+from core.models import AuditEntry
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ("at", "actor_repr", "action", "object_type", "object_repr", "ip")
+    list_filter = ("action", "object_type")
+    search_fields = ("actor_repr", "object_repr", "action")
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,157 @@
+"""REST endpoints of the case library and the model registry (coordinators only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import ServiceError
+from core.permissions import IsCoordinator
+from explain import selectors, services
+from explain.models import Collection
+from explain.serializers import (
+    CaseSerializer,
+    CollectionCreateSerializer,
+    CollectionSerializer,
+    ImportReportSerializer,
+    ImportRequestSerializer,
+    ModelRegisterSerializer,
+    ModelSerializer,
+)
+
+
+def _problems(exc: ServiceError) -> Response:
+    return Response({"detail": "; ".join(exc.problems), "problems": exc.problems}, status=400)
+
+
+class CollectionListApi(APIView):
+    permission_classes = [IsCoordinator]
+
+    @extend_schema(responses=CollectionSerializer(many=True))
+    def get(self, request):
+        return Response(CollectionSerializer(selectors.collection_list(), many=True).data)
+
+    @extend_schema(request=CollectionCreateSerializer, responses={201: CollectionSerializer})
+    def post(self, request):
+        payload = CollectionCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            collection = services.collection_create(acting_user=request.user, **payload.validated_data)
+        except ServiceError as exc:
+            return _problems(exc)
+        return Response(
+            CollectionSerializer(selectors.collection_get(collection_id=collection.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class CollectionDetailApi(APIView):
+    permission_classes = [IsCoordinator]
+
+    @extend_schema(responses=CollectionSerializer)
+    def get(self, request, collection_id: int):
+        collection = get_object_or_404(selectors.collection_list(), pk=collection_id)
+        return Response(CollectionSerializer(collection).data)
+
+
+class CaseListApi(generics.ListAPIView):
+    permission_classes = [IsCoordinator]
+    serializer_class = CaseSerializer
+
+    def get_queryset(self):
+        collection = get_object_or_404(Collection, pk=self.kwargs["collection_id"])
+        return selectors.case_list(collection=collection)
+
+
+class CaseDetailApi(generics.RetrieveAPIView):
+    permission_classes = [IsCoordinator]
+    serializer_class = CaseSerializer
+    lookup_url_kwarg = "case_id"
+
+    def get_queryset(self):
+        return selectors.case_list_all()
+
+
+class CaseImportApi(APIView):
+    permission_classes = [IsCoordinator]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request={"multipart/form-data": ImportRequestSerializer}, responses={201: ImportReportSerializer, 400: ImportReportSerializer})
+    def post(self, request, collection_id: int):
+        collection = get_object_or_404(Collection, pk=collection_id)
+        payload = ImportRequestSerializer(
+            data={
+                "files": request.FILES.getlist("files"),
+                "masks": request.FILES.getlist("masks"),
+                **({"labels": request.FILES["labels"]} if "labels" in request.FILES else {}),
+            }
+        )
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        with services.TemporaryFolder() as folder:
+            paths = services.uploaded_files_to_folder(data["files"], folder=folder / "files")
+            labels_path = None
+            if data.get("labels"):
+                labels_path = services.uploaded_files_to_folder([data["labels"]], folder=folder / "labels")[0]
+            masks_dir = None
+            try:
+                if data.get("masks"):
+                    masks_dir = folder / "masks"
+                    services.masks_to_folder(data["masks"], folder=masks_dir)
+                report = services.cases_import(
+                    acting_user=request.user,
+                    collection=collection,
+                    paths=paths,
+                    labels_path=labels_path,
+                    masks_dir=masks_dir,
+                )
+            except ServiceError as exc:
+                return _problems(exc)
+        body = report.to_dict()
+        for item in body["rejected"]:
+            item["file"] = Path(item["file"]).name if "/xrs-upload-" in item["file"] else item["file"]
+        return Response(body, status=status.HTTP_201_CREATED if report.ok else status.HTTP_400_BAD_REQUEST)
+
+
+class ModelListApi(APIView):
+    permission_classes = [IsCoordinator]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(responses=ModelSerializer(many=True))
+    def get(self, request):
+        return Response(ModelSerializer(selectors.model_list(), many=True).data)
+
+    @extend_schema(request={"multipart/form-data": ModelRegisterSerializer}, responses={201: ModelSerializer})
+    def post(self, request):
+        payload = ModelRegisterSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        uploaded = data.pop("file")
+        with services.TemporaryFolder() as folder:
+            path = services.uploaded_files_to_folder([uploaded], folder=folder)[0]
+            try:
+                model = services.model_register(
+                    acting_user=request.user,
+                    weights_path=path if data["form"] == "eager" else None,
+                    torchscript_path=path if data["form"] == "torchscript" else None,
+                    positive_class=data.pop("positive_class", None) or None,
+                    **data,
+                )
+            except ServiceError as exc:
+                return _problems(exc)
+        return Response(ModelSerializer(model).data, status=status.HTTP_201_CREATED)
+
+
+class ModelDetailApi(generics.RetrieveAPIView):
+    permission_classes = [IsCoordinator]
+    serializer_class = ModelSerializer
+    lookup_url_kwarg = "model_id"
+
+    def get_queryset(self):
+        return selectors.model_list()

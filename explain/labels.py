@@ -1,0 +1,448 @@
+"""Ground-truth label files and lesion masks for imported cases.
+
+Three CSV layouts are understood:
+
+* generic: columns ``case`` and ``label`` (any case), optional ``mask`` and ``split``;
+  ``label`` lists positive findings separated by ``|``.
+* NIH ChestX-ray14 ``Data_Entry_2017.csv`` (``Image Index``, ``Finding Labels``, ...).
+* CheXpert ``train.csv`` / ``valid.csv`` (``Path`` plus one column per finding, values
+  1.0 / 0.0 / -1.0 (uncertain) / blank (not mentioned)).
+
+Row numbers in problems are 1-based line numbers in the file (the header is line 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+GENERIC = "generic"
+CHESTXRAY14 = "chestxray14"
+CHEXPERT = "chexpert"
+
+ACCEPTED_LAYOUTS = (
+    "accepted layouts: generic (columns 'case' and 'label', optional 'mask' and 'split'), "
+    "NIH ChestX-ray14 Data_Entry_2017.csv ('Image Index', 'Finding Labels', ...), "
+    "CheXpert train.csv/valid.csv ('Path' and the finding columns)"
+)
+
+CHESTXRAY14_FINDINGS = (
+    "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
+    "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening",
+    "Hernia",
+)
+NO_FINDING = "No Finding"
+
+CHEXPERT_FINDINGS = (
+    "No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion",
+    "Edema", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion",
+    "Pleural Other", "Fracture", "Support Devices",
+)
+CHEXPERT_MIN_FINDING_COLUMNS = 3
+CHEXPERT_VALUES = {"1": 1, "1.0": 1, "0": 0, "0.0": 0, "-1": -1, "-1.0": -1}
+CHEXPERT_PREFIX = re.compile(r"^(?:CheXpert-v1\.0(?:-small)?/)?(?:train|valid|test)/")
+
+IMAGE_EXTENSIONS = frozenset(
+    {".dcm", ".dicom", ".dic", ".ima", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy"}
+)
+"""Extensions dropped from keys. Others stay: DICOM files named by UID ("1.2.840.5") keep
+their dots."""
+
+MAX_LISTED_MATCHES = 3
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+NPY_MAGIC = b"\x93NUMPY"
+
+
+class LabelsError(Exception):
+    """A label file or mask cannot be used; ``problems`` holds one line each."""
+
+    def __init__(self, problems: str | list[str]):
+        self.problems: list[str] = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+    def __str__(self) -> str:
+        return "; ".join(self.problems)
+
+
+@dataclass
+class LabelRow:
+    row: int  # line number in the CSV file (header = 1)
+    case_key: str
+    labels: dict[str, int]  # finding -> 1 positive, 0 negative, -1 uncertain
+    mask: str | None = None
+    split: str | None = None
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def _strip_extension(path: str) -> str:
+    pure = PurePosixPath(path)
+    if pure.suffix.lower() in IMAGE_EXTENSIONS:
+        return str(pure.with_suffix(""))
+    return path
+
+
+def _normalise_path(path: str) -> str:
+    path = path.strip().replace("\\", "/")
+    while path.startswith("./"):
+        path = path[2:]
+    return re.sub("/+", "/", path).strip("/")
+
+
+def file_key(relative_path: str) -> str:
+    """Posix relative path without its image extension.
+
+    ``a\\b/view1_frontal.jpg`` -> ``a/b/view1_frontal``; only known image extensions are
+    dropped (see :data:`IMAGE_EXTENSIONS`).
+    """
+    return _strip_extension(_normalise_path(relative_path))
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _read_text(source: bytes | str | Path) -> str:
+    if isinstance(source, Path):
+        try:
+            data = source.read_bytes()
+        except OSError as exc:
+            raise LabelsError(f"cannot read label file '{source.name}': {exc.strerror}") from exc
+    elif isinstance(source, bytes | bytearray):
+        data = bytes(source)
+    elif isinstance(source, str):
+        if "\n" not in source and "\r" not in source and source.lower().endswith(".csv"):
+            raise LabelsError(
+                f"got the text {source!r}, which looks like a file name; pass a pathlib.Path "
+                "to read a file (a str is read as CSV text)"
+            )
+        return source.lstrip("\ufeff")
+    else:
+        raise LabelsError(f"label source must be bytes, str or Path, not {type(source).__name__}")
+    if b"\x00" in data[:8192] or data.startswith(PNG_MAGIC):
+        raise LabelsError(f"the label file is binary, not CSV text; {ACCEPTED_LAYOUTS}")
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def _delimiter(header_line: str) -> str:
+    counts = {d: header_line.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Header and (line number, fields) for every non-blank record."""
+    first_line = text.splitlines()[0] if text.strip() else ""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line))
+    header: list[str] | None = None
+    rows: list[tuple[int, list[str]]] = []
+    last_line = 0
+    try:
+        for fields in reader:
+            start = last_line + 1
+            last_line = reader.line_num
+            if not any(f.strip() for f in fields):
+                continue
+            if header is None:
+                header = [f.strip().lstrip("\ufeff") for f in fields]
+            else:
+                rows.append((start, fields))
+    except csv.Error as exc:
+        raise LabelsError(f"line {reader.line_num}: not valid CSV ({exc})") from exc
+    if header is None:
+        raise LabelsError(f"the label file is empty; {ACCEPTED_LAYOUTS}")
+    return header, rows
+
+
+def _detect(header: list[str]) -> str:
+    lower = {h.lower() for h in header}
+    if {"image index", "finding labels"} <= lower:
+        return CHESTXRAY14
+    chexpert_columns = {f.lower() for f in CHEXPERT_FINDINGS} & lower
+    if "path" in lower and len(chexpert_columns) >= CHEXPERT_MIN_FINDING_COLUMNS:
+        return CHEXPERT
+    if {"case", "label"} <= lower:
+        return GENERIC
+    shown = ", ".join(repr(h) for h in header[:8]) + (" ..." if len(header) > 8 else "")
+    raise LabelsError(f"the header ({shown}) matches no known layout; {ACCEPTED_LAYOUTS}")
+
+
+def parse_labels_csv(source: bytes | str | Path) -> tuple[str, list[LabelRow]]:
+    """Parse a label file: ``(format, rows)``. A ``str`` is CSV text; pass a ``Path`` for files.
+
+    All problems are collected and raised together as one :class:`LabelsError`.
+    """
+    header, records = _records(_read_text(source))
+    fmt = _detect(header)
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for name in header:
+        if name and name.lower() in seen:
+            problems.append(f"column '{name}' appears twice in the header")
+        seen[name.lower()] = name
+    if problems:
+        raise LabelsError(problems)
+    index = {name.lower(): i for i, name in enumerate(header)}
+    if not records:
+        raise LabelsError("the label file has a header but no data rows")
+
+    parse_row = {GENERIC: _generic_row, CHESTXRAY14: _chestxray14_row, CHEXPERT: _chexpert_row}[
+        fmt
+    ]
+    rows: list[LabelRow] = []
+    for line, fields in records:
+        if len(fields) > len(header):
+            problems.append(
+                f"row {line}: {len(fields)} fields but the header has {len(header)} columns"
+            )
+            continue
+        fields = [f.strip() for f in fields] + [""] * (len(header) - len(fields))
+        row = parse_row(line, fields, index, header, problems)
+        if row is not None:
+            rows.append(row)
+    problems.extend(_duplicate_problems(rows))
+    if problems:
+        raise LabelsError(problems)
+    return fmt, rows
+
+
+def _generic_row(
+    line: int, fields: list[str], index: dict[str, int], header: list[str], problems: list[str]
+) -> LabelRow | None:
+    case = _strip_extension(_normalise_path(fields[index["case"]]))
+    findings = [f.strip() for f in fields[index["label"]].split("|") if f.strip()]
+    ok = True
+    if not case:
+        problems.append(f"row {line}: blank value in column 'case'")
+        ok = False
+    if not findings:
+        problems.append(f"row {line}: blank value in column 'label'")
+        ok = False
+    if not ok:
+        return None
+    mask = fields[index["mask"]] if "mask" in index else ""
+    split = fields[index["split"]] if "split" in index else ""
+    return LabelRow(
+        row=line,
+        case_key=case,
+        labels=dict.fromkeys(findings, 1),
+        mask=mask or None,
+        split=split or None,
+    )
+
+
+_CHESTXRAY14_CANONICAL = {f.lower(): f for f in (*CHESTXRAY14_FINDINGS, NO_FINDING)}
+
+
+def _chestxray14_row(
+    line: int, fields: list[str], index: dict[str, int], header: list[str], problems: list[str]
+) -> LabelRow | None:
+    image = fields[index["image index"]]
+    listed = [f.strip() for f in fields[index["finding labels"]].split("|") if f.strip()]
+    before = len(problems)
+    if not image:
+        problems.append(f"row {line}: blank value in column 'Image Index'")
+    if not listed:
+        problems.append(f"row {line}: blank value in column 'Finding Labels'")
+    findings = []
+    for name in listed:
+        canonical = _CHESTXRAY14_CANONICAL.get(name.lower())
+        if canonical is None:
+            problems.append(f"row {line}: unknown finding '{name}' in column 'Finding Labels'")
+        else:
+            findings.append(canonical)
+    if NO_FINDING in findings and len(set(findings)) > 1:
+        problems.append(f"row {line}: '{NO_FINDING}' is listed together with other findings")
+    if len(problems) > before:
+        return None
+    labels = dict.fromkeys(CHESTXRAY14_FINDINGS, 0)
+    labels[NO_FINDING] = 0
+    for name in findings:
+        labels[name] = 1
+    return LabelRow(row=line, case_key=_strip_extension(_normalise_path(image)), labels=labels)
+
+
+def _chexpert_row(
+    line: int, fields: list[str], index: dict[str, int], header: list[str], problems: list[str]
+) -> LabelRow | None:
+    path = _normalise_path(fields[index["path"]])
+    before = len(problems)
+    if not path:
+        problems.append(f"row {line}: blank value in column 'Path'")
+    labels: dict[str, int] = {}
+    for finding in CHEXPERT_FINDINGS:
+        column = index.get(finding.lower())
+        if column is None:
+            continue
+        raw = fields[column]
+        if raw == "":
+            continue
+        value = CHEXPERT_VALUES.get(raw)
+        if value is None:
+            problems.append(f"row {line}: unknown value '{raw}' in column '{header[column]}'")
+        else:
+            labels[finding] = value
+    if len(problems) > before:
+        return None
+    case = _strip_extension(CHEXPERT_PREFIX.sub("", path))
+    return LabelRow(row=line, case_key=case, labels=labels)
+
+
+def _duplicate_problems(rows: list[LabelRow]) -> list[str]:
+    first: dict[str, int] = {}
+    problems = []
+    for row in rows:
+        if row.case_key in first:
+            problems.append(
+                f"row {row.row}: case '{row.case_key}' already appears in row {first[row.case_key]}"
+            )
+        else:
+            first[row.case_key] = row.row
+    return problems
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def match_rows_to_files(rows: list[LabelRow], file_keys: Iterable[str]) -> dict[str, LabelRow]:
+    """Map each file key to its label row.
+
+    A row matches a file when the keys are equal or the file key ends with ``"/" + case key``.
+    Every row must match exactly one file and every file at most one row; all violations
+    (and duplicate case keys) are raised together.
+    """
+    by_suffix: dict[str, list[str]] = {}
+    for key in dict.fromkeys(file_keys):  # dedupe, keep order
+        parts = key.split("/")
+        for i in range(len(parts)):
+            by_suffix.setdefault("/".join(parts[i:]), []).append(key)
+
+    problems = _duplicate_problems(rows)
+    matched: dict[str, LabelRow] = {}
+    for row in rows:
+        key = _strip_extension(_normalise_path(row.case_key))
+        candidates = by_suffix.get(key, [])
+        if not candidates:
+            problems.append(f"row {row.row}: case '{row.case_key}' matches no imported file")
+        elif len(candidates) > 1:
+            shown = ", ".join(f"'{c}'" for c in candidates[:MAX_LISTED_MATCHES])
+            more = len(candidates) - MAX_LISTED_MATCHES
+            problems.append(
+                f"row {row.row}: case '{row.case_key}' matches {len(candidates)} files "
+                f"({shown}{f' and {more} more' if more > 0 else ''})"
+            )
+        elif candidates[0] in matched:
+            problems.append(
+                f"row {row.row}: case '{row.case_key}' matches file '{candidates[0]}', "
+                f"which row {matched[candidates[0]].row} already matched"
+            )
+        else:
+            matched[candidates[0]] = row
+    if problems:
+        raise LabelsError(problems)
+    return matched
+
+
+# --------------------------------------------------------------------------- masks
+
+
+def load_mask(source: bytes | str | Path, *, shape: tuple[int, int]) -> np.ndarray:
+    """Read a lesion mask as a bool (H, W) array; ``shape`` is the image's (height, width).
+
+    PNG: a pixel is lesion where any colour channel is non-zero (and, with an alpha
+    channel, alpha is non-zero too); works for 1-bit, L, LA, P, RGB, RGBA and 16-bit.
+    NPY: a 2-D bool array or numeric 0/1 array (object arrays are refused).
+    An empty mask is returned as is; the caller decides whether that is acceptable.
+    """
+    if isinstance(source, str | Path):
+        path = Path(source)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise LabelsError(f"cannot read mask '{path.name}': {exc.strerror}") from exc
+    elif isinstance(source, bytes | bytearray):
+        data = bytes(source)
+    else:
+        raise LabelsError(f"mask source must be bytes, str or Path, not {type(source).__name__}")
+
+    if data.startswith(PNG_MAGIC):
+        mask = _png_mask(data, shape)
+    elif data.startswith(NPY_MAGIC):
+        mask = _npy_mask(data)
+    else:
+        raise LabelsError("mask must be a PNG image or a .npy array")
+    _check_shape(mask.shape, shape)
+    return mask
+
+
+def _check_shape(got: tuple[int, ...], shape: tuple[int, int]) -> None:
+    if tuple(got) != tuple(shape):
+        raise LabelsError(
+            f"mask is {got[1]}×{got[0]} but the image is {shape[1]}×{shape[0]} (width×height)"
+        )
+
+
+def _png_mask(data: bytes, shape: tuple[int, int]) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        _check_shape((height, width), shape)  # before decoding a possibly huge image
+        image.load()
+    except LabelsError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise LabelsError(f"mask PNG cannot be decoded: {exc}") from exc
+
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode == "1":
+        return np.asarray(image, dtype=bool).copy()
+    bands = image.getbands()
+    array = np.asarray(image)
+    if array.ndim == 2:
+        return array != 0
+    colour = [i for i, band in enumerate(bands) if band != "A"]
+    lesion = (array[..., colour] != 0).any(axis=-1)
+    if "A" in bands:
+        lesion &= array[..., bands.index("A")] != 0
+    return lesion
+
+
+def _npy_mask(data: bytes) -> np.ndarray:
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise LabelsError(
+                "mask .npy holds Python objects; pickled arrays are refused"
+            ) from exc
+        raise LabelsError(f"mask .npy cannot be read: {exc}") from exc
+    except (OSError, EOFError) as exc:
+        raise LabelsError(f"mask .npy cannot be read: {exc}") from exc
+    if array.ndim == 3 and 1 in (array.shape[0], array.shape[-1]):
+        array = array.reshape(array.shape[1:] if array.shape[0] == 1 else array.shape[:-1])
+    if array.ndim != 2:
+        raise LabelsError(f"mask .npy must be 2-D (height, width), got shape {array.shape}")
+    if array.dtype == bool:
+        return array.copy()
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise LabelsError(f"mask .npy must hold bool or 0/1 numbers, got dtype {array.dtype}")
+    values = np.unique(array)
+    stray = [v for v in values if v not in (0, 1)]
+    if stray:
+        shown = ", ".join(f"{v:g}" for v in stray[:3])
+        raise LabelsError(f"mask .npy must hold only 0 and 1, found {shown}")
+    return array != 0

@@ -1,0 +1,179 @@
+"""Coordinator pages of the case library and the model registry."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.views import APIView
+
+from core.errors import ServiceError
+from core.permissions import IsCoordinator, is_coordinator
+from explain import selectors, services
+from explain.forms import CollectionForm, ImportForm, ModelRegisterForm
+from explain.models import Case, Collection
+
+
+def coordinator_required(view):
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        if not is_coordinator(request.user):
+            raise Http404("not found")
+        return view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+@coordinator_required
+@require_http_methods(["GET", "POST"])
+def collection_list(request):
+    form = CollectionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            collection = services.collection_create(acting_user=request.user, **form.cleaned_data)
+        except ServiceError as exc:
+            form.add_error("name", exc.problems)
+        else:
+            messages.success(request, f"Collection {collection.name} created.")
+            return redirect("explain:collection-detail", collection_id=collection.pk)
+    return render(
+        request,
+        "explain/collection_list.html",
+        {"collections": selectors.collection_list(), "models": selectors.model_list(), "form": form},
+    )
+
+
+@coordinator_required
+def collection_detail(request, collection_id: int):
+    collection = get_object_or_404(selectors.collection_list(), pk=collection_id)
+    page = Paginator(selectors.case_list(collection=collection), 60).get_page(request.GET.get("page"))
+    return render(request, "explain/collection_detail.html", {"collection": collection, "page": page})
+
+
+@coordinator_required
+@require_http_methods(["GET", "POST"])
+def collection_import(request, collection_id: int):
+    collection = get_object_or_404(Collection, pk=collection_id)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        with services.TemporaryFolder() as folder:
+            try:
+                paths = services.uploaded_files_to_folder(data["files"], folder=folder / "files")
+                labels_path = (
+                    services.uploaded_files_to_folder([data["labels"]], folder=folder / "labels")[0]
+                    if data.get("labels")
+                    else None
+                )
+                masks_dir = None
+                if data.get("masks"):
+                    masks_dir = folder / "masks"
+                    services.masks_to_folder(data["masks"], folder=masks_dir)
+                report = services.cases_import(
+                    acting_user=request.user,
+                    collection=collection,
+                    paths=paths,
+                    labels_path=labels_path,
+                    masks_dir=masks_dir,
+                )
+            except ServiceError as exc:
+                for problem in exc.problems:
+                    form.add_error(None, problem)
+        if report is not None and report.ok:
+            messages.success(
+                request, f"{len(report.imported)} case(s) imported, {len(report.skipped)} already present."
+            )
+            return redirect("explain:collection-detail", collection_id=collection.pk)
+    return render(
+        request, "explain/collection_import.html", {"collection": collection, "form": form, "report": report}
+    )
+
+
+@coordinator_required
+def case_detail(request, case_id: int):
+    case = get_object_or_404(selectors.case_list_all(), pk=case_id)
+    return render(request, "explain/case_detail.html", {"case": case})
+
+
+CASE_FILES = {
+    "display": ("display_file", "image/png"),
+    "thumbnail": ("thumbnail_file", "image/png"),
+    "pixels": ("pixels_file", "application/octet-stream"),
+}
+
+
+class CaseFileView(APIView):
+    """A case's stored image files, for coordinators (session or API authentication)."""
+
+    permission_classes = [IsCoordinator]
+
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request, case_id: int, kind: str):
+        if kind not in CASE_FILES:
+            raise Http404("not found")
+        case = get_object_or_404(Case, pk=case_id)
+        field, content_type = CASE_FILES[kind]
+        response = FileResponse(default_storage.open(getattr(case, field).name, "rb"), content_type=content_type)
+        response["Cache-Control"] = "private, max-age=86400, immutable"
+        return response
+
+
+@coordinator_required
+def mask_file(request, case_id: int):
+    case = get_object_or_404(selectors.case_list_all(), pk=case_id)
+    mask = case.masks.first()
+    if mask is None:
+        raise Http404("this case has no lesion mask")
+    return FileResponse(default_storage.open(mask.file.name, "rb"), content_type="image/png")
+
+
+@coordinator_required
+def model_detail(request, model_id: int):
+    model = get_object_or_404(selectors.model_list(), pk=model_id)
+    return render(request, "explain/model_detail.html", {"model": model})
+
+
+@coordinator_required
+@require_http_methods(["GET", "POST"])
+def model_register(request):
+    form = ModelRegisterForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        with services.TemporaryFolder() as folder:
+            path = services.uploaded_files_to_folder([data["file"]], folder=folder)[0]
+            try:
+                model = services.model_register(
+                    acting_user=request.user,
+                    name=data["name"],
+                    description=data["description"],
+                    form=data["form"],
+                    architecture=data["architecture"],
+                    init_kwargs=data["init_kwargs"],
+                    weights_path=path if data["form"] == "eager" else None,
+                    torchscript_path=path if data["form"] == "torchscript" else None,
+                    input_spec={
+                        "size": [data["input_height"], data["input_width"]],
+                        "channels": data["channels"],
+                        "mean": data["mean"],
+                        "std": data["std"],
+                    },
+                    class_labels=data["class_labels"],
+                    positive_class=data["positive_class"] or None,
+                    cam_layer=data["cam_layer"],
+                )
+            except ServiceError as exc:
+                for problem in exc.problems:
+                    form.add_error(None, problem)
+            else:
+                messages.success(request, f"Model {model.name} registered.")
+                return redirect("explain:model-detail", model_id=model.pk)
+    return render(request, "explain/model_register.html", {"form": form})
