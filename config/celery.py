@@ -35,7 +35,9 @@ def _configure_from_settings() -> None:
     from django.conf import settings
 
     app.conf.broker_transport_options = {"visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT}
-    app.conf.result_backend_transport_options = {"visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT}
+    app.conf.result_backend_transport_options = {
+        "visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT
+    }
 
 
 app.autodiscover_tasks()

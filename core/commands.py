@@ -23,7 +23,9 @@ class ProblemCommand(BaseCommand):
     def fail(self, problems: list[str], summary: str | None = None):
         for line in problems:
             self.stderr.write(line)
-        raise CommandError(summary or f"{len(problems)} problem(s); nothing was changed", returncode=1)
+        raise CommandError(
+            summary or f"{len(problems)} problem(s); nothing was changed", returncode=1
+        )
 
     def acting_user(self, username: str | None):
         if not username:

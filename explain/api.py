@@ -42,7 +42,9 @@ class CollectionListApi(APIView):
         payload = CollectionCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
-            collection = services.collection_create(acting_user=request.user, **payload.validated_data)
+            collection = services.collection_create(
+                acting_user=request.user, **payload.validated_data
+            )
         except ServiceError as exc:
             return _problems(exc)
         return Response(
@@ -82,7 +84,10 @@ class CaseImportApi(APIView):
     permission_classes = [IsCoordinator]
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request={"multipart/form-data": ImportRequestSerializer}, responses={201: ImportReportSerializer, 400: ImportReportSerializer})
+    @extend_schema(
+        request={"multipart/form-data": ImportRequestSerializer},
+        responses={201: ImportReportSerializer, 400: ImportReportSerializer},
+    )
     def post(self, request, collection_id: int):
         collection = get_object_or_404(Collection, pk=collection_id)
         payload = ImportRequestSerializer(
@@ -98,7 +103,9 @@ class CaseImportApi(APIView):
             paths = services.uploaded_files_to_folder(data["files"], folder=folder / "files")
             labels_path = None
             if data.get("labels"):
-                labels_path = services.uploaded_files_to_folder([data["labels"]], folder=folder / "labels")[0]
+                labels_path = services.uploaded_files_to_folder(
+                    [data["labels"]], folder=folder / "labels"
+                )[0]
             masks_dir = None
             try:
                 if data.get("masks"):
@@ -115,8 +122,12 @@ class CaseImportApi(APIView):
                 return _problems(exc)
         body = report.to_dict()
         for item in body["rejected"]:
-            item["file"] = Path(item["file"]).name if "/xrs-upload-" in item["file"] else item["file"]
-        return Response(body, status=status.HTTP_201_CREATED if report.ok else status.HTTP_400_BAD_REQUEST)
+            item["file"] = (
+                Path(item["file"]).name if "/xrs-upload-" in item["file"] else item["file"]
+            )
+        return Response(
+            body, status=status.HTTP_201_CREATED if report.ok else status.HTTP_400_BAD_REQUEST
+        )
 
 
 class ModelListApi(APIView):
@@ -127,7 +138,9 @@ class ModelListApi(APIView):
     def get(self, request):
         return Response(ModelSerializer(selectors.model_list(), many=True).data)
 
-    @extend_schema(request={"multipart/form-data": ModelRegisterSerializer}, responses={201: ModelSerializer})
+    @extend_schema(
+        request={"multipart/form-data": ModelRegisterSerializer}, responses={201: ModelSerializer}
+    )
     def post(self, request):
         payload = ModelRegisterSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

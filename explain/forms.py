@@ -30,8 +30,13 @@ class CollectionForm(forms.Form):
 
 class ImportForm(forms.Form):
     files = MultipleFileField(help_text="DICOM, PNG or JPEG files, or zip archives of them")
-    labels = forms.FileField(required=False, help_text="labels CSV: generic (case,label[,mask][,split]), NIH ChestX-ray14 or CheXpert")
-    masks = MultipleFileField(required=False, help_text="lesion masks (PNG or NPY) or a zip of them")
+    labels = forms.FileField(
+        required=False,
+        help_text="labels CSV: generic (case,label[,mask][,split]), NIH ChestX-ray14 or CheXpert",
+    )
+    masks = MultipleFileField(
+        required=False, help_text="lesion masks (PNG or NPY) or a zip of them"
+    )
 
 
 class ModelRegisterForm(forms.Form):
@@ -39,8 +44,12 @@ class ModelRegisterForm(forms.Form):
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     form = forms.ChoiceField(choices=ClassifierModel.Form.choices, label="Form")
     architecture = forms.CharField(required=False, help_text="eager form: package.module:Class")
-    init_kwargs = forms.CharField(required=False, initial="{}", help_text="constructor arguments as JSON")
-    file = forms.FileField(help_text="weights (.safetensors, or .pt state_dict) or TorchScript file")
+    init_kwargs = forms.CharField(
+        required=False, initial="{}", help_text="constructor arguments as JSON"
+    )
+    file = forms.FileField(
+        help_text="weights (.safetensors, or .pt state_dict) or TorchScript file"
+    )
     class_labels = forms.CharField(help_text="comma separated, in output order")
     positive_class = forms.CharField(required=False, help_text="default: the last class")
     input_height = forms.IntegerField(min_value=1, initial=224)

@@ -9,7 +9,6 @@ refused before it fills memory.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -95,7 +94,9 @@ def _zip_items(path: Path, *, max_archive_bytes: int, max_ratio: int = 200) -> l
     return items
 
 
-def collect_items(paths: list[Path], *, max_archive_bytes: int) -> tuple[list[ImportItem], list[str]]:
+def collect_items(
+    paths: list[Path], *, max_archive_bytes: int
+) -> tuple[list[ImportItem], list[str]]:
     """Expand files, folders and zip archives into items; return (items, problems)."""
     items: list[ImportItem] = []
     problems: list[str] = []

@@ -37,7 +37,9 @@ class Case(models.Model):
     collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="cases")
     key = models.CharField(max_length=255, help_text="Matches the labels CSV; from the file's path")
     source_format = models.CharField(max_length=8, choices=SourceFormat.choices)
-    source_sha256 = models.CharField(max_length=64, help_text="Of the original bytes (never stored)")
+    source_sha256 = models.CharField(
+        max_length=64, help_text="Of the original bytes (never stored)"
+    )
     stored_sha256 = models.CharField(max_length=64, help_text="Of the de-identified file")
     modality = models.CharField(max_length=16, blank=True)
     sop_class_uid = models.CharField(max_length=64, blank=True)
@@ -56,7 +58,9 @@ class Case(models.Model):
     value_min = models.FloatField(null=True, blank=True)
     value_max = models.FloatField(null=True, blank=True)
     split = models.CharField(max_length=16, blank=True)
-    source_file = models.FileField(max_length=255, help_text="De-identified DICOM, or re-encoded PNG")
+    source_file = models.FileField(
+        max_length=255, help_text="De-identified DICOM, or re-encoded PNG"
+    )
     pixels_file = models.FileField(max_length=255, help_text="Full-precision values (.npy)")
     display_file = models.FileField(max_length=255, help_text="8-bit rendering (PNG)")
     thumbnail_file = models.FileField(max_length=255)
@@ -68,7 +72,9 @@ class Case(models.Model):
     class Meta:
         ordering = ["collection_id", "key"]
         constraints = [
-            models.UniqueConstraint(fields=["collection", "key"], name="case_unique_key_per_collection"),
+            models.UniqueConstraint(
+                fields=["collection", "key"], name="case_unique_key_per_collection"
+            ),
             models.UniqueConstraint(
                 fields=["collection", "source_sha256"], name="case_unique_source_per_collection"
             ),
@@ -107,6 +113,9 @@ class LesionMask(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["case", "label"], name="lesionmask_unique")]
 
+    def __str__(self) -> str:
+        return f"mask {self.label or 'lesion'} of case {self.case_id}"
+
 
 class ClassifierModel(models.Model):
     class Form(models.TextChoices):
@@ -127,7 +136,9 @@ class ClassifierModel(models.Model):
     positive_class = models.CharField(max_length=100)
     cam_layer = models.CharField(max_length=200, blank=True)
     explainers = models.JSONField(default=dict, help_text="name -> {supported, reason}")
-    registration_check = models.JSONField(default=dict, help_text="What the registration check measured")
+    registration_check = models.JSONField(
+        default=dict, help_text="What the registration check measured"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

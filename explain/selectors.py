@@ -35,7 +35,11 @@ def case_list(*, collection: Collection) -> QuerySet[Case]:
 
 
 def case_get(*, case_id: int) -> Case:
-    return Case.objects.select_related("collection").prefetch_related("labels", "masks").get(pk=case_id)
+    return (
+        Case.objects.select_related("collection")
+        .prefetch_related("labels", "masks")
+        .get(pk=case_id)
+    )
 
 
 def model_list() -> QuerySet[ClassifierModel]:
@@ -60,7 +64,11 @@ def case_display01(*, case: Case) -> np.ndarray:
         data = handle.read()
     limit = max(len(data) + 1, 1024)
     if case.source_format == Case.SourceFormat.DICOM:
-        image = read_dicom(data, max_bytes=limit, max_pixels=case.rows * case.columns * max(case.number_of_frames, 1) * 4)
+        image = read_dicom(
+            data,
+            max_bytes=limit,
+            max_pixels=case.rows * case.columns * max(case.number_of_frames, 1) * 4,
+        )
         return display.display01(image)
     raster = read_raster(data, max_bytes=limit, max_pixels=case.rows * case.columns * 4)
     return raster_display01(raster)

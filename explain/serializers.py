@@ -12,7 +12,15 @@ class CollectionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Collection
-        fields = ["id", "name", "description", "created_at", "case_count", "labelled_count", "mask_count"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "created_at",
+            "case_count",
+            "labelled_count",
+            "mask_count",
+        ]
         read_only_fields = ["id", "created_at"]
 
 
@@ -30,10 +38,28 @@ class CaseSerializer(serializers.ModelSerializer):
     class Meta:
         model = Case
         fields = [
-            "id", "uid", "key", "source_format", "modality", "rows", "columns", "is_color",
-            "photometric", "bits_stored", "frame_index", "number_of_frames", "window_presets",
-            "value_min", "value_max", "split", "labels", "has_mask", "stored_sha256",
-            "display_url", "pixels_url", "imported_at",
+            "id",
+            "uid",
+            "key",
+            "source_format",
+            "modality",
+            "rows",
+            "columns",
+            "is_color",
+            "photometric",
+            "bits_stored",
+            "frame_index",
+            "number_of_frames",
+            "window_presets",
+            "value_min",
+            "value_max",
+            "split",
+            "labels",
+            "has_mask",
+            "stored_sha256",
+            "display_url",
+            "pixels_url",
+            "imported_at",
         ]
 
     def get_labels(self, case) -> dict[str, int]:
@@ -56,12 +82,14 @@ class CaseSerializer(serializers.ModelSerializer):
 
 class ImportRequestSerializer(serializers.Serializer):
     files = serializers.ListField(
-        child=serializers.FileField(), allow_empty=False,
+        child=serializers.FileField(),
+        allow_empty=False,
         help_text="DICOM, PNG or JPEG files, or zip archives of them",
     )
     labels = serializers.FileField(required=False, help_text="labels CSV")
     masks = serializers.ListField(
-        child=serializers.FileField(), required=False,
+        child=serializers.FileField(),
+        required=False,
         help_text="lesion masks (PNG/NPY) or a zip archive of them, named as in the labels CSV",
     )
 
@@ -88,9 +116,22 @@ class ModelSerializer(serializers.ModelSerializer):
     class Meta:
         model = ClassifierModel
         fields = [
-            "id", "uid", "name", "description", "form", "architecture", "init_kwargs", "file_sha256",
-            "input_spec", "class_labels", "positive_class", "cam_layer", "explainers",
-            "supported_explainers", "registration_check", "created_at",
+            "id",
+            "uid",
+            "name",
+            "description",
+            "form",
+            "architecture",
+            "init_kwargs",
+            "file_sha256",
+            "input_spec",
+            "class_labels",
+            "positive_class",
+            "cam_layer",
+            "explainers",
+            "supported_explainers",
+            "registration_check",
+            "created_at",
         ]
 
 
@@ -100,8 +141,12 @@ class ModelRegisterSerializer(serializers.Serializer):
     form = serializers.ChoiceField(choices=ClassifierModel.Form.choices)
     architecture = serializers.CharField(required=False, allow_blank=True, default="")
     init_kwargs = serializers.JSONField(required=False, default=dict)
-    file = serializers.FileField(help_text="weights (safetensors or .pt state_dict) or TorchScript file")
-    input_spec = serializers.JSONField(help_text='{"size": [H, W], "channels": 1, "mean": [..], "std": [..]}')
+    file = serializers.FileField(
+        help_text="weights (safetensors or .pt state_dict) or TorchScript file"
+    )
+    input_spec = serializers.JSONField(
+        help_text='{"size": [H, W], "channels": 1, "mean": [..], "std": [..]}'
+    )
     class_labels = serializers.JSONField(help_text="class labels in output order")
     positive_class = serializers.CharField(required=False, allow_blank=True)
     cam_layer = serializers.CharField(required=False, allow_blank=True, default="")

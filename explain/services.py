@@ -28,12 +28,12 @@ from PIL import Image
 from core import audit
 from core.errors import ServiceError
 from explain import labels as labels_lib
-from explain.import_sources import ImportItem, TooLarge, collect_items, is_table
 from explain.imaging import deidentify as deid
 from explain.imaging import display
 from explain.imaging.dicom_read import read_dicom
 from explain.imaging.errors import ImageRejected
 from explain.imaging.raster import raster_display01, raster_to_png_bytes, read_raster
+from explain.import_sources import ImportItem, TooLarge, collect_items, is_table
 from explain.models import Case, CaseLabel, ClassifierModel, Collection, LesionMask
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,8 @@ class ImportReport:
             "imported": len(self.imported),
             "skipped": len(self.skipped),
             "rejected": [
-                {"file": name, "code": code, "reason": reason} for name, code, reason in self.rejected
+                {"file": name, "code": code, "reason": reason}
+                for name, code, reason in self.rejected
             ],
             "imported_keys": self.imported,
             "skipped_files": self.skipped,
@@ -165,8 +166,14 @@ def cases_import(
         for item in items
         if not is_table(item)
         and item.relative_path not in mask_items
-        and not (labels_path is not None and item._path is not None and item._path.resolve() == labels_path.resolve())
-        and not (masks_dir is not None and item._path is not None and _inside(item._path, masks_dir))
+        and not (
+            labels_path is not None
+            and item._path is not None
+            and item._path.resolve() == labels_path.resolve()
+        )
+        and not (
+            masks_dir is not None and item._path is not None and _inside(item._path, masks_dir)
+        )
     ]
     if not candidates:
         raise ServiceError("no image files found in " + ", ".join(str(p) for p in paths))
@@ -189,7 +196,9 @@ def cases_import(
         missing_masks = []
         for row in rows_by_key.values():
             if row.mask and _find_mask(row.mask, labels_path, masks_dir, mask_items) is None:
-                missing_masks.append(f"{labels_path.name}: row {row.row}: mask file {row.mask!r} not found")
+                missing_masks.append(
+                    f"{labels_path.name}: row {row.row}: mask file {row.mask!r} not found"
+                )
         if missing_masks:
             raise ServiceError(missing_masks)
 
@@ -207,12 +216,20 @@ def cases_import(
                 mask_source=_mask_source(row, key, labels_path, masks_dir, mask_items),
                 labels_name=labels_path.name if labels_path else "labels",
             )
-            existing = Case.objects.filter(collection=collection, source_sha256=prepared.source_sha256).first()
+            existing = Case.objects.filter(
+                collection=collection, source_sha256=prepared.source_sha256
+            ).first()
             if existing is not None:
-                report.skipped.append(f"{item.display_name}: already in the collection as case {existing.key!r}")
+                report.skipped.append(
+                    f"{item.display_name}: already in the collection as case {existing.key!r}"
+                )
             elif Case.objects.filter(collection=collection, key=key).exists():
                 report.rejected.append(
-                    (item.display_name, "duplicate_key", f"a different file with case key {key!r} is already in the collection")
+                    (
+                        item.display_name,
+                        "duplicate_key",
+                        f"a different file with case key {key!r} is already in the collection",
+                    )
                 )
             else:
                 _store_case(acting_user=acting_user, collection=collection, prepared=prepared)
@@ -271,7 +288,10 @@ def _mask_source(row, key, labels_path, masks_dir, mask_items):
     if masks_dir is not None:
         stem = PurePosixPath(key)
         for suffix in (".png", ".npy"):
-            for candidate in (Path(masks_dir) / f"{key}{suffix}", Path(masks_dir) / f"{stem.name}{suffix}"):
+            for candidate in (
+                Path(masks_dir) / f"{key}{suffix}",
+                Path(masks_dir) / f"{stem.name}{suffix}",
+            ):
                 if candidate.is_file():
                     return candidate, row.row if row is not None else None
     return None, None
@@ -335,9 +355,13 @@ def _prepare_case(*, item: ImportItem, key: str, row, mask_source, labels_name: 
     mask = None
     mask_path, mask_row = mask_source
     if mask_path is not None:
-        mask_bytes = mask_path.read(max_bytes=max_bytes) if isinstance(mask_path, ImportItem) else None
+        mask_bytes = (
+            mask_path.read(max_bytes=max_bytes) if isinstance(mask_path, ImportItem) else None
+        )
         try:
-            mask_name = mask_path.relative_path if isinstance(mask_path, ImportItem) else str(mask_path)
+            mask_name = (
+                mask_path.relative_path if isinstance(mask_path, ImportItem) else str(mask_path)
+            )
             source = mask_bytes if mask_bytes is not None else Path(mask_path)
             if mask_bytes is not None and mask_name.lower().endswith(".npy"):
                 source = mask_bytes
@@ -395,7 +419,11 @@ def _store_case(*, acting_user, collection: Collection, prepared: _Prepared) -> 
         pixels_name = put("pixels.npy", _npy_bytes(prepared.pixels))
         display_name = put("display.png", _png_bytes(prepared.display8))
         thumb_name = put("thumbnail.png", _thumbnail_bytes(prepared.display8))
-        mask_name = put("mask.png", _png_bytes((prepared.mask * 255).astype(np.uint8))) if prepared.mask is not None else None
+        mask_name = (
+            put("mask.png", _png_bytes((prepared.mask * 255).astype(np.uint8)))
+            if prepared.mask is not None
+            else None
+        )
         values = prepared.pixels.astype(np.float64, copy=False)
         with transaction.atomic():
             case = Case.objects.create(
@@ -418,7 +446,10 @@ def _store_case(*, acting_user, collection: Collection, prepared: _Prepared) -> 
                 **{k: v for k, v in prepared.meta.items() if v is not None},
             )
             CaseLabel.objects.bulk_create(
-                [CaseLabel(case=case, name=name, value=value) for name, value in prepared.labels.items()]
+                [
+                    CaseLabel(case=case, name=name, value=value)
+                    for name, value in prepared.labels.items()
+                ]
             )
             if mask_name is not None:
                 LesionMask.objects.create(
@@ -492,14 +523,18 @@ def model_register(
     if positive_class is None and class_labels:
         positive_class = class_labels[-1]
     if class_labels and positive_class not in class_labels:
-        problems.append(f"positive class {positive_class!r} is not one of the class labels {class_labels}")
+        problems.append(
+            f"positive class {positive_class!r} is not one of the class labels {class_labels}"
+        )
     file_path = Path(weights_path) if form == "eager" and weights_path else None
     if form == "torchscript":
         file_path = Path(torchscript_path) if torchscript_path else None
     if form == "eager" and not architecture:
         problems.append("an eager model needs its architecture as 'package.module:Class'")
     if form in ClassifierModel.Form.values and file_path is None:
-        problems.append("a weights file is required" if form == "eager" else "a TorchScript file is required")
+        problems.append(
+            "a weights file is required" if form == "eager" else "a TorchScript file is required"
+        )
     elif file_path is not None and not file_path.is_file():
         problems.append(f"{file_path}: no such file")
     if problems:
@@ -603,7 +638,6 @@ class TemporaryFolder:
 
 def masks_to_folder(files, *, folder: Path) -> None:
     """Uploaded masks: plain files keep their names; zip archives are expanded safely."""
-    import zipfile
 
     folder.mkdir(parents=True, exist_ok=True)
     for uploaded in files:

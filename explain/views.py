@@ -47,15 +47,23 @@ def collection_list(request):
     return render(
         request,
         "explain/collection_list.html",
-        {"collections": selectors.collection_list(), "models": selectors.model_list(), "form": form},
+        {
+            "collections": selectors.collection_list(),
+            "models": selectors.model_list(),
+            "form": form,
+        },
     )
 
 
 @coordinator_required
 def collection_detail(request, collection_id: int):
     collection = get_object_or_404(selectors.collection_list(), pk=collection_id)
-    page = Paginator(selectors.case_list(collection=collection), 60).get_page(request.GET.get("page"))
-    return render(request, "explain/collection_detail.html", {"collection": collection, "page": page})
+    page = Paginator(selectors.case_list(collection=collection), 60).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request, "explain/collection_detail.html", {"collection": collection, "page": page}
+    )
 
 
 @coordinator_required
@@ -90,11 +98,14 @@ def collection_import(request, collection_id: int):
                     form.add_error(None, problem)
         if report is not None and report.ok:
             messages.success(
-                request, f"{len(report.imported)} case(s) imported, {len(report.skipped)} already present."
+                request,
+                f"{len(report.imported)} case(s) imported, {len(report.skipped)} already present.",
             )
             return redirect("explain:collection-detail", collection_id=collection.pk)
     return render(
-        request, "explain/collection_import.html", {"collection": collection, "form": form, "report": report}
+        request,
+        "explain/collection_import.html",
+        {"collection": collection, "form": form, "report": report},
     )
 
 
@@ -122,7 +133,9 @@ class CaseFileView(APIView):
             raise Http404("not found")
         case = get_object_or_404(Case, pk=case_id)
         field, content_type = CASE_FILES[kind]
-        response = FileResponse(default_storage.open(getattr(case, field).name, "rb"), content_type=content_type)
+        response = FileResponse(
+            default_storage.open(getattr(case, field).name, "rb"), content_type=content_type
+        )
         response["Cache-Control"] = "private, max-age=86400, immutable"
         return response
 

@@ -36,7 +36,9 @@ def _media_root(tmp_path, settings):
 
 
 def _user(username: str, *, coordinator: bool = False, superuser: bool = False) -> User:
-    user = User.objects.create_user(username=username, password="pw-" + username, email=f"{username}@example.org")
+    user = User.objects.create_user(
+        username=username, password="pw-" + username, email=f"{username}@example.org"
+    )
     if superuser:
         user.is_superuser = user.is_staff = True
         user.save()

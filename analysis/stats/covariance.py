@@ -85,7 +85,7 @@ def delong_covariance(est: FomEstimates) -> np.ndarray:
     if est.name != "auc":
         raise MRMCInputError([
             f"DeLong covariance is defined for the AUC, not {est.name}; "
-            "use --cov jackknife or --cov bootstrap"
+            "use the jackknife or bootstrap covariance"
         ])
     cov = np.zeros((est.theta.size, est.theta.size))
     for stratum in est.strata:

@@ -9,7 +9,7 @@ form and the estimators need no special cases beyond the read mask.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,31 +119,6 @@ class MRMCData:
         if self.n_treatments > 1 and (treatments_per_case == 1).all():
             return "cases within treatments"
         return "partially paired"
-
-    def unit_labels(self) -> list[str]:
-        """Labels for the flattened (treatment, reader) units, treatment-major."""
-        return [f"treatment {t} / reader {r}" for t in self.treatments for r in self.readers]
-
-    def subset(self, treatments: Iterable[str] | None = None,
-               readers: Iterable[str] | None = None) -> MRMCData:
-        """The same study restricted to some treatments and/or readers."""
-        t_idx = [self.treatments.index(t) for t in treatments] if treatments else None
-        r_idx = [self.readers.index(r) for r in readers] if readers else None
-        ti = t_idx if t_idx is not None else list(range(self.n_treatments))
-        ri = r_idx if r_idx is not None else list(range(self.n_readers))
-        ratings = self.ratings[np.ix_(ti, ri, range(self.n_cases))]
-        diagnosis = None
-        if self.diagnosis is not None:
-            diagnosis = self.diagnosis[np.ix_(ti, ri, range(self.n_cases))]
-        return MRMCData(
-            treatments=tuple(self.treatments[i] for i in ti),
-            readers=tuple(self.readers[i] for i in ri),
-            cases=self.cases,
-            truth=self.truth,
-            ratings=ratings,
-            diagnosis=diagnosis,
-            source=self.source,
-        )
 
     @classmethod
     def from_arrays(cls, ratings: np.ndarray, truth: np.ndarray,

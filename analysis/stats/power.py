@@ -100,11 +100,6 @@ def _check(n_readers: int, alpha: float) -> None:
         raise ValueError(f"alpha must be between 0 and 1, not {alpha}")
 
 
-def pilot_components(result: ORResult) -> VarianceComponents:
-    """The variance components of a pilot OR analysis (the input to power())."""
-    return result.components
-
-
 def power(pilot: VarianceComponents | ORResult, n_readers: int, n_cases: int, effect: float,
           alpha: float = 0.05, analysis: str = "rrrc") -> PowerResult:
     """Power of a two-arm OR test with ``n_readers`` readers reading ``n_cases`` cases each."""

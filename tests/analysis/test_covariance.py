@@ -175,5 +175,5 @@ def test_bootstrap_resamples_keep_each_units_class_counts():
 
 def test_delong_covariance_is_refused_for_binary_figures_of_merit():
     data = small_study()
-    with pytest.raises(MRMCInputError, match="DeLong covariance is defined for the AUC"):
+    with pytest.raises(MRMCInputError, match="DeLong covariance is defined for the AUC, not specificity"):
         case_covariance(data, compute_fom(data, "specificity", threshold=3), "delong")

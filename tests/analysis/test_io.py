@@ -93,6 +93,12 @@ def test_every_problem_in_a_file_gets_its_own_line(tmp_path):
     assert all("\n" not in p for p in problems)
 
 
+def test_a_flood_of_problems_is_cut_to_fifty_lines_and_a_count(tmp_path):
+    rows = "".join(f"0,0,{c},{c % 2},bad\n" for c in range(60))
+    problems = problems_of(write(tmp_path, HEADER + rows))
+    assert len(problems) == 51 and problems[-1] == "... and 10 more problems"
+
+
 def test_a_single_truth_class_is_refused(tmp_path):
     problems = problems_of(write(tmp_path, HEADER + "0,0,1,1,1\n0,0,2,1,3\n"))
     assert problems == [f"{tmp_path / 'study.csv'}: truth has a single class: every case is "

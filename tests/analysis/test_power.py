@@ -63,8 +63,9 @@ def test_random_reader_fixed_case_power_uses_r_minus_one_df(pilot):
 
 
 def test_negative_treatment_by_reader_variance_is_set_to_zero():
-    common = dict(cov1=0.0003, cov2=0.0003, cov3=0.0002, var_error=0.0008, corr1=0, corr2=0,
-                  corr3=0, n_cases=100, n_readers=5, n_treatments=2, var_r=0.001)
+    common = {"cov1": 0.0003, "cov2": 0.0003, "cov3": 0.0002, "var_error": 0.0008, "corr1": 0,
+              "corr2": 0, "corr3": 0, "n_cases": 100, "n_readers": 5, "n_treatments": 2,
+              "var_r": 0.001}
     negative = VarianceComponents(var_tr=-0.0002, **common)
     zero = VarianceComponents(var_tr=0.0, **common)
     assert power(negative, 5, 100, 0.05).power == power(zero, 5, 100, 0.05).power

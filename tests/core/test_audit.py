@@ -25,7 +25,11 @@ def test_an_audit_row_rolls_back_with_the_write_it_records(coordinator):
 def test_an_audit_row_names_the_actor_and_keeps_before_and_after(coordinator):
     with transaction.atomic():
         entry = audit.record(
-            acting_user=coordinator, action="thing.change", before={"a": 1}, after={"a": (2, 3)}, ip="127.0.0.1"
+            acting_user=coordinator,
+            action="thing.change",
+            before={"a": 1},
+            after={"a": (2, 3)},
+            ip="127.0.0.1",
         )
     entry.refresh_from_db()
     assert entry.actor == coordinator and entry.actor_repr == "coordinator"

@@ -38,19 +38,47 @@ def test_celery_app_declares_default_and_gpu_queues_with_late_acks():
     from django.conf import settings
 
     assert settings.CELERY_TASK_TIME_LIMIT < settings.CELERY_VISIBILITY_TIMEOUT
-    assert app.conf.broker_transport_options["visibility_timeout"] == settings.CELERY_VISIBILITY_TIMEOUT
+    assert (
+        app.conf.broker_transport_options["visibility_timeout"]
+        == settings.CELERY_VISIBILITY_TIMEOUT
+    )
 
 
 @pytest.mark.service
 def test_real_worker_on_redis_runs_a_task_sent_to_the_gpu_queue():
     url = _redis_url()
-    require_service("Redis broker", url is not None, "set CELERY_BROKER_URL=redis://127.0.0.1:6379/14")
-    env = dict(os.environ, CELERY_BROKER_URL=url, CELERY_RESULT_BACKEND=url, CELERY_TASK_ALWAYS_EAGER="0")
+    require_service(
+        "Redis broker", url is not None, "set CELERY_BROKER_URL=redis://127.0.0.1:6379/14"
+    )
+    env = dict(
+        os.environ, CELERY_BROKER_URL=url, CELERY_RESULT_BACKEND=url, CELERY_TASK_ALWAYS_EAGER="0"
+    )
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu", "--pool", "solo",
-         "--concurrency", "1", "--without-heartbeat", "--without-gossip", "--without-mingle",
-         "-n", f"probe-{os.getpid()}@%h", "--loglevel", "WARNING"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "gpu",
+            "--pool",
+            "solo",
+            "--concurrency",
+            "1",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"probe-{os.getpid()}@%h",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     old = (app.conf.broker_url, app.conf.result_backend, app.conf.task_always_eager)
     try:

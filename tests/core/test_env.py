@@ -45,11 +45,17 @@ def test_a_choice_outside_the_allowed_values_is_refused(monkeypatch):
 
 
 def _import_settings(extra_env: dict) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))
+    }
     environment.update(extra_env)
     return subprocess.run(
         [sys.executable, "-c", "import config.settings"],
-        cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=60,
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -68,23 +74,44 @@ def test_production_settings_start_with_a_long_secret_key(tmp_path):
 
 def test_database_url_selects_postgresql(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-c", "from django.conf import settings; import django; django.setup(); "
-         "print(settings.DATABASES['default']['ENGINE'])"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
-        env=dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings", XRS_VAR_DIR=str(tmp_path),
-                 DATABASE_URL="postgres://postgres@127.0.0.1:5432/anything"),
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; import django; django.setup(); "
+            "print(settings.DATABASES['default']['ENGINE'])",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(
+            os.environ,
+            DJANGO_SETTINGS_MODULE="config.settings",
+            XRS_VAR_DIR=str(tmp_path),
+            DATABASE_URL="postgres://postgres@127.0.0.1:5432/anything",
+        ),
     )
     assert result.stdout.strip() == "django.db.backends.postgresql", result.stderr
 
 
 def test_development_default_is_sqlite_under_var_and_eager_tasks(tmp_path):
-    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")
+    }
     environment.update(DJANGO_SETTINGS_MODULE="config.settings", XRS_VAR_DIR=str(tmp_path))
     result = subprocess.run(
-        [sys.executable, "-c", "from django.conf import settings; import django; django.setup(); "
-         "print(settings.DATABASES['default']['NAME']); print(settings.CELERY_TASK_ALWAYS_EAGER); "
-         "print(settings.MEDIA_ROOT)"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, env=environment,
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; import django; django.setup(); "
+            "print(settings.DATABASES['default']['NAME']); print(settings.CELERY_TASK_ALWAYS_EAGER); "
+            "print(settings.MEDIA_ROOT)",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
     )
     name, eager, media = result.stdout.split()
     assert name == str(tmp_path / "db.sqlite3")

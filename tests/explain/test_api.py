@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import zipfile
-from pathlib import Path
 
 import pytest
 import torch
@@ -53,7 +52,9 @@ def test_a_zip_upload_with_labels_imports_cases_and_lists_them(api, demo_dataset
     labels.name = "labels.csv"
     keys = [p.stem for p in sorted((demo_dataset / "images").glob("*.dcm"))[:4]]
     lines = (demo_dataset / "labels.csv").read_text().splitlines()
-    subset = io.BytesIO(("\n".join([lines[0]] + [l for l in lines[1:] if l.split(",")[0] in keys]) + "\n").encode())
+    subset = io.BytesIO(
+        ("\n".join([lines[0]] + [line for line in lines[1:] if line.split(",")[0] in keys]) + "\n").encode()
+    )
     subset.name = "labels.csv"
     masks = io.BytesIO()
     with zipfile.ZipFile(masks, "w") as zf:
@@ -63,7 +64,8 @@ def test_a_zip_upload_with_labels_imports_cases_and_lists_them(api, demo_dataset
     masks.name = "masks.zip"
     response = api.post(
         f"/api/v1/collections/{collection.pk}/import/",
-        {"files": [archive], "labels": subset, "masks": [masks]}, format="multipart",
+        {"files": [archive], "labels": subset, "masks": [masks]},
+        format="multipart",
     )
     assert response.status_code == 201, response.json()
     assert response.json()["imported"] == 4
@@ -79,7 +81,9 @@ def test_an_upload_of_a_non_dicom_file_answers_400_with_the_reason(api):
     collection = Collection.objects.create(name="bad")
     junk = io.BytesIO(b"hello, I am not an image")
     junk.name = "scan.dcm"
-    response = api.post(f"/api/v1/collections/{collection.pk}/import/", {"files": [junk]}, format="multipart")
+    response = api.post(
+        f"/api/v1/collections/{collection.pk}/import/", {"files": [junk]}, format="multipart"
+    )
     assert response.status_code == 400
     assert response.json()["rejected"][0]["code"] == "not_dicom"
     assert response.json()["rejected"][0]["file"] == "scan.dcm"
@@ -99,9 +103,13 @@ def test_a_model_is_registered_through_the_api(api, tmp_path):
         response = api.post(
             "/api/v1/models/",
             {
-                "name": "api-toy", "form": "eager", "architecture": "tests.explain.toy_models:GoodNet",
-                "file": handle, "input_spec": '{"size": [16, 16], "channels": 1, "mean": [0.5], "std": [0.25]}',
-                "class_labels": '["normal", "nodule"]', "cam_layer": "conv2",
+                "name": "api-toy",
+                "form": "eager",
+                "architecture": "tests.explain.toy_models:GoodNet",
+                "file": handle,
+                "input_spec": '{"size": [16, 16], "channels": 1, "mean": [0.5], "std": [0.25]}',
+                "class_labels": '["normal", "nodule"]',
+                "cam_layer": "conv2",
             },
             format="multipart",
         )
@@ -117,9 +125,14 @@ def test_a_bad_model_upload_answers_400_with_every_reason(api, tmp_path):
     with path.open("rb") as handle:
         response = api.post(
             "/api/v1/models/",
-            {"name": "broken", "form": "eager", "architecture": "tests.explain.toy_models:GoodNet", "file": handle,
-             "input_spec": '{"size": [16, 16], "channels": 1, "mean": [0.5], "std": [0.25]}',
-             "class_labels": '["normal", "nodule"]'},
+            {
+                "name": "broken",
+                "form": "eager",
+                "architecture": "tests.explain.toy_models:GoodNet",
+                "file": handle,
+                "input_spec": '{"size": [16, 16], "channels": 1, "mean": [0.5], "std": [0.25]}',
+                "class_labels": '["normal", "nodule"]',
+            },
             format="multipart",
         )
     assert response.status_code == 400

@@ -23,8 +23,7 @@ STORED = np.array([[412, 462, 512], [562, 612, 1000]], dtype=np.uint16)
 # window C=0, W=400 (LINEAR, PS3.3 C.11.2.1.2.1):
 #   x <= -200 -> 0; x > 199 -> 1; else ((x + 0.5) / 399 + 0.5)
 EXPECTED01 = np.array(
-    [[0.0, (-100 + 0.5) / 399 + 0.5, (0 + 0.5) / 399 + 0.5],
-     [(100 + 0.5) / 399 + 0.5, 1.0, 1.0]]
+    [[0.0, (-100 + 0.5) / 399 + 0.5, (0 + 0.5) / 399 + 0.5], [(100 + 0.5) / 399 + 0.5, 1.0, 1.0]]
 )
 
 
@@ -51,7 +50,13 @@ def _write_dicom(path, photometric: str) -> None:
 @pytest.mark.parametrize("photometric", ["MONOCHROME2", "MONOCHROME1"])
 def test_display_png_and_model_input_match_the_hand_computed_values(tmp_path, photometric):
     _write_dicom(tmp_path / "hand.dcm", photometric)
-    call_command("import_cases", str(tmp_path / "hand.dcm"), collection="hand", no_progress=True, stdout=io.StringIO())
+    call_command(
+        "import_cases",
+        str(tmp_path / "hand.dcm"),
+        collection="hand",
+        no_progress=True,
+        stdout=io.StringIO(),
+    )
     case = Case.objects.get()
     expected01 = EXPECTED01 if photometric == "MONOCHROME2" else 1.0 - EXPECTED01
     display = np.array(Image.open(default_storage.open(case.display_file.name)))
@@ -65,4 +70,6 @@ def test_display_png_and_model_input_match_the_hand_computed_values(tmp_path, ph
     np.testing.assert_allclose(model_input[0], (expected01 - 0.5) / 0.25, atol=1e-5)
     cached = selectors.case_model_input(case=case, input_spec=spec)
     np.testing.assert_array_equal(cached, model_input)
-    assert any(name.startswith("input-") for name in default_storage.listdir(f"cases/{case.uid}")[1])
+    assert any(
+        name.startswith("input-") for name in default_storage.listdir(f"cases/{case.uid}")[1]
+    )

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 def test_demo_setup_builds_once_then_loads_from_the_cache(settings, tmp_path):
     settings.VAR_DIR = tmp_path / "var"
     out = io.StringIO()
-    call_command("demo_setup", cases=8, seed=3, epochs=2, no_progress=True, stdout=out, stderr=io.StringIO())
+    call_command(
+        "demo_setup", cases=8, seed=3, epochs=2, no_progress=True, stdout=out, stderr=io.StringIO()
+    )
     text = out.getvalue()
     assert "demo data generated" in text and "demo model trained" in text
     assert "coordinator" in text and "demo-coordinator" in text and "held-out AUC" in text
@@ -33,7 +35,15 @@ def test_demo_setup_builds_once_then_loads_from_the_cache(settings, tmp_path):
     assert User.objects.get(username="admin").check_password("demo-admin")
 
     again = io.StringIO()
-    call_command("demo_setup", cases=8, seed=3, epochs=2, no_progress=True, stdout=again, stderr=io.StringIO())
+    call_command(
+        "demo_setup",
+        cases=8,
+        seed=3,
+        epochs=2,
+        no_progress=True,
+        stdout=again,
+        stderr=io.StringIO(),
+    )
     assert "demo data: cached" in again.getvalue() and "demo model: cached" in again.getvalue()
     assert "already loaded (8 cases)" in again.getvalue()
     assert ClassifierModel.objects.count() == 2

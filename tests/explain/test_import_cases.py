@@ -26,8 +26,15 @@ pytestmark = pytest.mark.django_db
 
 def _import(*paths, collection="c1", **options):
     out, err = io.StringIO(), io.StringIO()
-    call_command("import_cases", *[str(p) for p in paths], collection=collection, no_progress=True,
-                 stdout=out, stderr=err, **options)
+    call_command(
+        "import_cases",
+        *[str(p) for p in paths],
+        collection=collection,
+        no_progress=True,
+        stdout=out,
+        stderr=err,
+        **options,
+    )
     return out.getvalue(), err.getvalue()
 
 
@@ -59,8 +66,15 @@ def test_import_stores_no_original_bytes_and_no_patient_identity(demo_copy):
     phi = set()
     for path in originals:
         ds = pydicom.dcmread(path)
-        phi |= {str(ds.PatientName), str(ds.PatientID), str(ds.AccessionNumber), str(ds.InstitutionName),
-                str(ds.StudyInstanceUID), str(ds.SOPInstanceUID), str(ds.PatientBirthDate)}
+        phi |= {
+            str(ds.PatientName),
+            str(ds.PatientID),
+            str(ds.AccessionNumber),
+            str(ds.InstitutionName),
+            str(ds.StudyInstanceUID),
+            str(ds.SOPInstanceUID),
+            str(ds.PatientBirthDate),
+        }
     phi = {value for value in phi if len(value) >= 4}
     _import(demo_copy / "images", labels=demo_copy / "labels.csv")
     media = Path(default_storage.location)
@@ -108,8 +122,14 @@ def test_rejected_files_are_listed_with_reasons_and_the_command_exits_1(demo_cop
     (folder / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     err = io.StringIO()
     with pytest.raises(CommandError, match="2 file\\(s\\) rejected") as excinfo:
-        call_command("import_cases", str(folder), collection="c1", no_progress=True, stderr=err,
-                     stdout=io.StringIO())
+        call_command(
+            "import_cases",
+            str(folder),
+            collection="c1",
+            no_progress=True,
+            stderr=err,
+            stdout=io.StringIO(),
+        )
     assert excinfo.value.returncode == 1
     lines = err.getvalue().strip().splitlines()
     assert len(lines) == 2
@@ -118,13 +138,22 @@ def test_rejected_files_are_listed_with_reasons_and_the_command_exits_1(demo_cop
     assert list(Case.objects.values_list("key", flat=True)) == ["good"]
 
 
-def test_a_labels_row_with_an_unknown_case_key_stops_the_import_before_anything_is_stored(demo_copy):
+def test_a_labels_row_with_an_unknown_case_key_stops_the_import_before_anything_is_stored(
+    demo_copy,
+):
     with (demo_copy / "labels.csv").open("a") as handle:
         handle.write("no-such-case,nodule,,test\n")
     err = io.StringIO()
     with pytest.raises(CommandError):
-        call_command("import_cases", str(demo_copy / "images"), collection="c1",
-                     labels=str(demo_copy / "labels.csv"), no_progress=True, stderr=err, stdout=io.StringIO())
+        call_command(
+            "import_cases",
+            str(demo_copy / "images"),
+            collection="c1",
+            labels=str(demo_copy / "labels.csv"),
+            no_progress=True,
+            stderr=err,
+            stdout=io.StringIO(),
+        )
     assert "row 10" in err.getvalue() and "no-such-case" in err.getvalue()
     assert not Case.objects.exists()
     assert not [p for p in Path(default_storage.location).rglob("*") if p.is_file()]
@@ -136,8 +165,15 @@ def test_a_mask_of_the_wrong_size_rejects_its_case_with_the_row_number(demo_copy
     Image.fromarray(np.zeros((10, 12), np.uint8)).save(demo_copy / row["mask"])
     err = io.StringIO()
     with pytest.raises(CommandError):
-        call_command("import_cases", str(demo_copy / "images"), collection="c1",
-                     labels=str(demo_copy / "labels.csv"), no_progress=True, stderr=err, stdout=io.StringIO())
+        call_command(
+            "import_cases",
+            str(demo_copy / "images"),
+            collection="c1",
+            labels=str(demo_copy / "labels.csv"),
+            no_progress=True,
+            stderr=err,
+            stdout=io.StringIO(),
+        )
     assert f"row {row_index + 2}" in err.getvalue()
     assert "[bad_mask]" in err.getvalue()
     assert not Case.objects.filter(key=row["case"]).exists()
@@ -177,7 +213,7 @@ def test_png_images_with_a_chestxray14_table_get_every_finding(tmp_path):
     )
     out, _ = _import(images, labels=table)
     assert "2 imported" in out and "chestxray14" in out
-    first = {l.name: l.value for l in Case.objects.get(key="00000001_000").labels.all()}
+    first = {label.name: label.value for label in Case.objects.get(key="00000001_000").labels.all()}
     assert first["Cardiomegaly"] == 1 and first["Effusion"] == 1 and first["Nodule"] == 0
     second = Case.objects.get(key="00000002_000")
     assert second.source_format == "png" and (second.rows, second.columns) == (32, 40)
@@ -188,7 +224,9 @@ def test_png_images_with_a_chestxray14_table_get_every_finding(tmp_path):
 def test_chexpert_paths_match_nested_files_and_keep_uncertain_labels(tmp_path):
     root = tmp_path / "CheXpert-v1.0-small" / "valid" / "patient00001" / "study1"
     root.mkdir(parents=True)
-    Image.fromarray(np.arange(48 * 64, dtype=np.uint8).reshape(48, 64)).save(root / "view1_frontal.jpg")
+    Image.fromarray(np.arange(48 * 64, dtype=np.uint8).reshape(48, 64)).save(
+        root / "view1_frontal.jpg"
+    )
     table = tmp_path / "valid.csv"
     table.write_text(
         "Path,Sex,Age,Frontal/Lateral,AP/PA,No Finding,Enlarged Cardiomediastinum,Cardiomegaly,"
@@ -201,19 +239,47 @@ def test_chexpert_paths_match_nested_files_and_keep_uncertain_labels(tmp_path):
     case = Case.objects.get()
     assert case.key == "valid/patient00001/study1/view1_frontal"
     assert case.source_format == "jpeg"
-    labels = {l.name: l.value for l in case.labels.all()}
-    assert labels == {"Cardiomegaly": 1, "Lung Opacity": 1, "Edema": -1, "Atelectasis": 0, "Pneumothorax": 0}
+    labels = {label.name: label.value for label in case.labels.all()}
+    assert labels == {
+        "Cardiomegaly": 1,
+        "Lung Opacity": 1,
+        "Edema": -1,
+        "Atelectasis": 0,
+        "Pneumothorax": 0,
+    }
 
 
 def test_the_command_run_as_a_process_exits_1_without_a_traceback(tmp_path):
     bad = tmp_path / "bad.dcm"
     bad.write_bytes(b"\0" * 200)
-    env = {**__import__("os").environ, "XRS_VAR_DIR": str(tmp_path / "var"), "DATABASE_URL": "",
-           "XRS_MEDIA_ROOT": str(tmp_path / "media")}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO_ROOT, env=env, check=True, timeout=300)
+    env = {
+        **__import__("os").environ,
+        "XRS_VAR_DIR": str(tmp_path / "var"),
+        "DATABASE_URL": "",
+        "XRS_MEDIA_ROOT": str(tmp_path / "media"),
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        timeout=300,
+    )
     result = subprocess.run(
-        [sys.executable, "manage.py", "import_cases", str(bad), "--collection", "cli-test", "--no-progress"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env,
+        [
+            sys.executable,
+            "manage.py",
+            "import_cases",
+            str(bad),
+            "--collection",
+            "cli-test",
+            "--no-progress",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr

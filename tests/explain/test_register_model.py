@@ -34,8 +34,13 @@ def good_weights(tmp_path) -> Path:
 
 def _register(coordinator, **overrides):
     arguments = dict(
-        acting_user=coordinator, name="toy", form="eager", architecture=ARCH, input_spec=SPEC,
-        class_labels=["normal", "nodule"], cam_layer="conv2",
+        acting_user=coordinator,
+        name="toy",
+        form="eager",
+        architecture=ARCH,
+        input_spec=SPEC,
+        class_labels=["normal", "nodule"],
+        cam_layer="conv2",
     )
     arguments.update(overrides)
     return services.model_register(**arguments)
@@ -49,7 +54,12 @@ def test_an_eager_model_is_checked_stored_with_its_checksum_and_audited(coordina
     assert default_storage.open(model.weights_file.name).read() == good_weights.read_bytes()
     assert model.positive_class == "nodule"
     assert model.registration_check["output_shape"] == [1, 2]
-    assert set(model.supported_explainers) >= {"gradcam", "integrated_gradients", "occlusion", "similar_cases"}
+    assert set(model.supported_explainers) >= {
+        "gradcam",
+        "integrated_gradients",
+        "occlusion",
+        "similar_cases",
+    }
     entry = AuditEntry.objects.get(action="model.register")
     assert entry.actor == coordinator and entry.after["sha256"] == model.file_sha256
 
@@ -57,9 +67,17 @@ def test_an_eager_model_is_checked_stored_with_its_checksum_and_audited(coordina
 def test_a_torchscript_model_supports_only_input_output_explainers(coordinator, tmp_path):
     path = tmp_path / "toy.pt"
     torch.jit.trace(GoodNet().eval(), torch.zeros(1, 1, 16, 16)).save(str(path))
-    model = _register(coordinator, form="torchscript", architecture="", torchscript_path=path, cam_layer="")
+    model = _register(
+        coordinator, form="torchscript", architecture="", torchscript_path=path, cam_layer=""
+    )
     assert set(model.supported_explainers) == {
-        "saliency", "smoothgrad", "integrated_gradients", "gradient_shap", "occlusion", "lime", "kernel_shap",
+        "saliency",
+        "smoothgrad",
+        "integrated_gradients",
+        "gradient_shap",
+        "occlusion",
+        "lime",
+        "kernel_shap",
     }
     assert "TorchScript" in model.explainers["gradcam"]["reason"]
 
@@ -86,7 +104,11 @@ def test_an_arbitrary_pickle_is_never_loaded(coordinator, tmp_path):
 
 def test_a_missing_class_in_the_architecture_path_is_a_clear_error(coordinator, good_weights):
     with pytest.raises(services.ServiceError, match="NoSuchNet"):
-        _register(coordinator, weights_path=good_weights, architecture="tests.explain.toy_models:NoSuchNet")
+        _register(
+            coordinator,
+            weights_path=good_weights,
+            architecture="tests.explain.toy_models:NoSuchNet",
+        )
 
 
 def test_a_duplicate_name_is_refused(coordinator, good_weights):
@@ -98,8 +120,14 @@ def test_a_duplicate_name_is_refused(coordinator, good_weights):
 def test_the_command_registers_and_lists_explainer_support(good_weights):
     out = io.StringIO()
     call_command(
-        "register_model", name="cli-toy", architecture=ARCH, weights=str(good_weights), classes="normal,nodule",
-        input_size=[16, 16], cam_layer="conv2", stdout=out,
+        "register_model",
+        name="cli-toy",
+        architecture=ARCH,
+        weights=str(good_weights),
+        classes="normal,nodule",
+        input_size=[16, 16],
+        cam_layer="conv2",
+        stdout=out,
     )
     text = out.getvalue()
     assert "registered cli-toy" in text
@@ -110,8 +138,15 @@ def test_the_command_prints_one_line_per_problem_and_exits_1(tmp_path):
     err = io.StringIO()
     with pytest.raises(CommandError) as excinfo:
         call_command(
-            "register_model", name="", architecture="nonsense", weights=str(tmp_path / "missing.safetensors"),
-            classes="a", input_size=[16, 16], init_kwargs="{not json", stderr=err, stdout=io.StringIO(),
+            "register_model",
+            name="",
+            architecture="nonsense",
+            weights=str(tmp_path / "missing.safetensors"),
+            classes="a",
+            input_size=[16, 16],
+            init_kwargs="{not json",
+            stderr=err,
+            stdout=io.StringIO(),
         )
     assert excinfo.value.returncode == 1
     assert "--init-kwargs is not valid JSON" in err.getvalue()

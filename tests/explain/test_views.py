@@ -23,8 +23,14 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(client):
 
 
 def test_a_coordinator_sees_collections_cases_and_their_images(coordinator_client, demo_dataset):
-    call_command("import_cases", str(demo_dataset / "images"), collection="Demo", labels=str(demo_dataset / "labels.csv"),
-                 no_progress=True, stdout=io.StringIO())
+    call_command(
+        "import_cases",
+        str(demo_dataset / "images"),
+        collection="Demo",
+        labels=str(demo_dataset / "labels.csv"),
+        no_progress=True,
+        stdout=io.StringIO(),
+    )
     page = coordinator_client.get("/library/")
     assert page.status_code == 200 and b"Demo" in page.content
     case = Case.objects.order_by("key").first()
@@ -42,6 +48,8 @@ def test_the_import_page_shows_rejections_next_to_the_form(coordinator_client):
     collection = Collection.objects.create(name="web")
     upload = io.BytesIO(b"not dicom")
     upload.name = "x.dcm"
-    response = coordinator_client.post(f"/library/collections/{collection.pk}/import/", {"files": [upload]})
+    response = coordinator_client.post(
+        f"/library/collections/{collection.pk}/import/", {"files": [upload]}
+    )
     assert response.status_code == 200
     assert b"not_dicom" in response.content

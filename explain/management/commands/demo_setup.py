@@ -30,12 +30,18 @@ class Command(ProblemCommand):
     def add_arguments(self, parser):
         parser.add_argument("--cases", type=int, default=240)
         parser.add_argument("--seed", type=int, default=7)
-        parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the trainer's)")
+        parser.add_argument(
+            "--epochs", type=int, default=None, help="training epochs (default: the trainer's)"
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **options):
         if settings.PRODUCTION:
-            self.fail(["demo_setup refuses to run with DJANGO_ENV=production (it creates known passwords)"])
+            self.fail(
+                [
+                    "demo_setup refuses to run with DJANGO_ENV=production (it creates known passwords)"
+                ]
+            )
         started = time.perf_counter()
         cases, seed, quiet = options["cases"], options["seed"], options["no_progress"]
         paths = demo.demo_paths(settings.VAR_DIR, cases=cases, seed=seed, epochs=options["epochs"])
@@ -44,8 +50,14 @@ class Command(ProblemCommand):
         if demo.build_cached(
             paths.data,
             lambda out: call_command(
-                "make_demo_data", str(out), cases=cases, seed=seed, overwrite=True, no_progress=quiet,
-                stdout=self.stdout, stderr=self.stderr,
+                "make_demo_data",
+                str(out),
+                cases=cases,
+                seed=seed,
+                overwrite=True,
+                no_progress=quiet,
+                stdout=self.stdout,
+                stderr=self.stderr,
             ),
         ):
             self.stdout.write(f"demo data generated in {paths.data}")
@@ -55,8 +67,17 @@ class Command(ProblemCommand):
         if demo.build_cached(
             paths.model,
             lambda out: call_command(
-                "train_demo_model", "--data", str(paths.data), "--out", str(out), "--seed", str(seed),
-                *(["--epochs", str(options["epochs"])] if options["epochs"] else []), *progress_flag, stdout=self.stdout, stderr=self.stderr,
+                "train_demo_model",
+                "--data",
+                str(paths.data),
+                "--out",
+                str(out),
+                "--seed",
+                str(seed),
+                *(["--epochs", str(options["epochs"])] if options["epochs"] else []),
+                *progress_flag,
+                stdout=self.stdout,
+                stderr=self.stderr,
             ),
         ):
             self.stdout.write(f"demo model trained into {paths.model}")
@@ -68,17 +89,28 @@ class Command(ProblemCommand):
         collection = Collection.objects.filter(name=demo.DEMO_COLLECTION).first()
         if collection is None or not collection.cases.exists():
             call_command(
-                "import_cases", str(paths.data / "images"), collection=demo.DEMO_COLLECTION,
-                labels=str(paths.data / "labels.csv"), user=admin.username, no_progress=quiet,
-                stdout=self.stdout, stderr=self.stderr,
+                "import_cases",
+                str(paths.data / "images"),
+                collection=demo.DEMO_COLLECTION,
+                labels=str(paths.data / "labels.csv"),
+                user=admin.username,
+                no_progress=quiet,
+                stdout=self.stdout,
+                stderr=self.stderr,
             )
         else:
-            self.stdout.write(f"collection {demo.DEMO_COLLECTION!r}: already loaded ({collection.cases.count()} cases)")
+            self.stdout.write(
+                f"collection {demo.DEMO_COLLECTION!r}: already loaded ({collection.cases.count()} cases)"
+            )
         self._register_models(paths, metrics, admin)
 
         self.stdout.write("")
-        self.stdout.write(self.style.SUCCESS(f"Demo ready in {time.perf_counter() - started:.1f} s."))
-        self.stdout.write(f"Demo model held-out AUC: {metrics['test_auc']:.3f} (trained in {metrics['train_seconds']:.0f} s)")
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo ready in {time.perf_counter() - started:.1f} s.")
+        )
+        self.stdout.write(
+            f"Demo model held-out AUC: {metrics['test_auc']:.3f} (trained in {metrics['train_seconds']:.0f} s)"
+        )
         self.stdout.write("Open http://127.0.0.1:8000/ and log in as:")
         for username, password, role in DEMO_ACCOUNTS:
             self.stdout.write(f"  {role:<12} {username:<12} password: {password}")
@@ -110,12 +142,22 @@ class Command(ProblemCommand):
         description = f"Demo attention ResNet, held-out AUC {metrics['test_auc']:.3f}"
         if not ClassifierModel.objects.filter(name=demo.DEMO_MODEL).exists():
             call_command(
-                "register_model", name=demo.DEMO_MODEL, architecture=metrics["architecture"],
-                weights=str(paths.weights), init_kwargs=__import__("json").dumps(metrics["init_kwargs"]),
-                cam_layer=metrics["cam_layer"], description=description, stdout=self.stdout, **common,
+                "register_model",
+                name=demo.DEMO_MODEL,
+                architecture=metrics["architecture"],
+                weights=str(paths.weights),
+                init_kwargs=__import__("json").dumps(metrics["init_kwargs"]),
+                cam_layer=metrics["cam_layer"],
+                description=description,
+                stdout=self.stdout,
+                **common,
             )
         if not ClassifierModel.objects.filter(name=demo.DEMO_MODEL_TORCHSCRIPT).exists():
             call_command(
-                "register_model", name=demo.DEMO_MODEL_TORCHSCRIPT, torchscript=str(paths.torchscript),
-                description=description + " (TorchScript export)", stdout=self.stdout, **common,
+                "register_model",
+                name=demo.DEMO_MODEL_TORCHSCRIPT,
+                torchscript=str(paths.torchscript),
+                description=description + " (TorchScript export)",
+                stdout=self.stdout,
+                **common,
             )

@@ -16,7 +16,9 @@ class Command(ProblemCommand):
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
         parser.add_argument("--collection", required=True, help="collection name")
-        parser.add_argument("--labels", type=Path, help="labels CSV (generic, ChestX-ray14 or CheXpert)")
+        parser.add_argument(
+            "--labels", type=Path, help="labels CSV (generic, ChestX-ray14 or CheXpert)"
+        )
         parser.add_argument("--masks", type=Path, help="folder holding lesion masks (PNG or NPY)")
         parser.add_argument("--user", help="username recorded in the audit trail")
         parser.add_argument("--json", type=Path, help="also write the import report as JSON")
@@ -31,7 +33,9 @@ class Command(ProblemCommand):
         def progress(done: int, total: int, name: str) -> None:
             nonlocal bar
             if bar is None:
-                bar = self.progress_bar(total=total, desc="importing", enabled=not options["no_progress"])
+                bar = self.progress_bar(
+                    total=total, desc="importing", enabled=not options["no_progress"]
+                )
             bar.update(1)
 
         try:

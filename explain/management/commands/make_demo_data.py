@@ -15,13 +15,17 @@ class Command(ProblemCommand):
         parser.add_argument("out", type=Path, metavar="OUT")
         parser.add_argument("--cases", type=int, default=240)
         parser.add_argument("--seed", type=int, default=7)
-        parser.add_argument("--overwrite", action="store_true", help="replace a demo dataset already in OUT")
+        parser.add_argument(
+            "--overwrite", action="store_true", help="replace a demo dataset already in OUT"
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **options):
         from explain.demo.synthetic import DemoDatasetError, generate_demo_dataset
 
-        bar = self.progress_bar(total=options["cases"], desc="generating", enabled=not options["no_progress"])
+        bar = self.progress_bar(
+            total=options["cases"], desc="generating", enabled=not options["no_progress"]
+        )
         try:
             summary = generate_demo_dataset(
                 options["out"],

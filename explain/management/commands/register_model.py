@@ -21,17 +21,29 @@ class Command(ProblemCommand):
     def add_arguments(self, parser):
         parser.add_argument("--name", required=True)
         form = parser.add_mutually_exclusive_group(required=True)
-        form.add_argument("--architecture", help="importable class, e.g. explain.compute.models:AttentionResNet")
+        form.add_argument(
+            "--architecture", help="importable class, e.g. explain.compute.models:AttentionResNet"
+        )
         form.add_argument("--torchscript", type=Path, help="a TorchScript file")
         parser.add_argument("--weights", type=Path, help="state_dict for --architecture")
-        parser.add_argument("--init-kwargs", default="{}", help="constructor arguments as a JSON object")
-        parser.add_argument("--classes", required=True, help="class labels in output order, comma separated")
-        parser.add_argument("--positive-class", help="the finding the study asks about (default: the last class)")
-        parser.add_argument("--input-size", type=int, nargs=2, required=True, metavar=("HEIGHT", "WIDTH"))
+        parser.add_argument(
+            "--init-kwargs", default="{}", help="constructor arguments as a JSON object"
+        )
+        parser.add_argument(
+            "--classes", required=True, help="class labels in output order, comma separated"
+        )
+        parser.add_argument(
+            "--positive-class", help="the finding the study asks about (default: the last class)"
+        )
+        parser.add_argument(
+            "--input-size", type=int, nargs=2, required=True, metavar=("HEIGHT", "WIDTH")
+        )
         parser.add_argument("--channels", type=int, default=1)
         parser.add_argument("--mean", default="0.5", help="per channel, comma separated")
         parser.add_argument("--std", default="0.25", help="per channel, comma separated")
-        parser.add_argument("--cam-layer", default="", help="layer for CAM-type explainers (eager only)")
+        parser.add_argument(
+            "--cam-layer", default="", help="layer for CAM-type explainers (eager only)"
+        )
         parser.add_argument("--description", default="")
         parser.add_argument("--user", help="username recorded in the audit trail")
 
@@ -72,7 +84,9 @@ class Command(ProblemCommand):
             cam_layer=options["cam_layer"],
             description=options["description"],
         )
-        self.stdout.write(f"registered {model.name} ({model.get_form_display()}, sha256 {model.file_sha256[:12]}…)")
+        self.stdout.write(
+            f"registered {model.name} ({model.get_form_display()}, sha256 {model.file_sha256[:12]}…)"
+        )
         for name, info in model.explainers.items():
             status = "supported" if info["supported"] else f"unavailable: {info['reason']}"
             self.stdout.write(f"  {name:<22} {status}")

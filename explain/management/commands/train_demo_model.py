@@ -35,7 +35,9 @@ class Command(ProblemCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--data", type=Path, required=True, help="a folder written by make_demo_data")
+        parser.add_argument(
+            "--data", type=Path, required=True, help="a folder written by make_demo_data"
+        )
         parser.add_argument("--out", type=Path, required=True)
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--epochs", type=int, default=None)
@@ -52,7 +54,9 @@ class Command(ProblemCommand):
             self.fail([f"{data_dir}: no labels.csv here; run make_demo_data first"])
         try:
             arrays = training.load_training_arrays(
-                data_dir, input_spec=DEMO_INPUT_SPEC, to_input=shared_pipeline_input(DEMO_INPUT_SPEC)
+                data_dir,
+                input_spec=DEMO_INPUT_SPEC,
+                to_input=shared_pipeline_input(DEMO_INPUT_SPEC),
             )
         except training.TrainingDataError as exc:
             self.fail([str(exc)])
@@ -66,8 +70,13 @@ class Command(ProblemCommand):
 
         try:
             result = training.train_demo_model(
-                arrays.train_x, arrays.train_y, arrays.test_x, arrays.test_y,
-                seed=options["seed"], epochs=epochs, progress=progress,
+                arrays.train_x,
+                arrays.train_y,
+                arrays.test_x,
+                arrays.test_y,
+                seed=options["seed"],
+                epochs=epochs,
+                progress=progress,
             )
         finally:
             bar.close()
@@ -75,8 +84,13 @@ class Command(ProblemCommand):
         out.mkdir(parents=True, exist_ok=True)
         weights_sha = training.save_weights(result.model, out / "weights.safetensors")
         example = torch.from_numpy(arrays.test_x[:1])
-        ts_sha = training.export_torchscript(result.model, out / "model.torchscript.pt", example=example)
-        init_kwargs = {"in_channels": DEMO_INPUT_SPEC["channels"], "num_classes": len(DEMO_CLASS_LABELS)}
+        ts_sha = training.export_torchscript(
+            result.model, out / "model.torchscript.pt", example=example
+        )
+        init_kwargs = {
+            "in_channels": DEMO_INPUT_SPEC["channels"],
+            "num_classes": len(DEMO_CLASS_LABELS),
+        }
         init_kwargs["width"] = result.settings["width"]
         metrics = {
             "test_auc": result.test_auc,
