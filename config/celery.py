@@ -14,7 +14,10 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 
 app.conf.update(
     task_default_queue="default",
-    task_queues=(Queue("default"), Queue("gpu")),
+    # `gpu` for model work, `gpu_low` for the slow perturbation explainers
+    # (occlusion, LIME, Kernel SHAP), so that a worker started with
+    # `-Q gpu` serves the fast ones first and others may add `gpu_low`.
+    task_queues=(Queue("default"), Queue("gpu"), Queue("gpu_low")),
     # A task is acknowledged only once it has finished, so a worker that dies
     # mid-task leaves it to be redelivered; tasks are written to be idempotent.
     task_acks_late=True,
@@ -22,7 +25,6 @@ app.conf.update(
     # One message at a time per process: a GPU job can take minutes.
     worker_prefetch_multiplier=1,
     worker_max_tasks_per_child=200,
-    broker_transport_options={"visibility_timeout": app.conf.get("visibility_timeout", None)},
     task_track_started=True,
     task_serializer="json",
     accept_content=["json"],
@@ -41,4 +43,3 @@ def _configure_from_settings() -> None:
 
 
 app.autodiscover_tasks()
-app.on_after_configure.connect(lambda sender, **kwargs: _configure_from_settings())

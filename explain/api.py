@@ -23,6 +23,8 @@ from explain.serializers import (
     ImportRequestSerializer,
     ModelRegisterSerializer,
     ModelSerializer,
+    PrecomputeProgressSerializer,
+    PrecomputeStartSerializer,
 )
 
 
@@ -168,3 +170,56 @@ class ModelDetailApi(generics.RetrieveAPIView):
 
     def get_queryset(self):
         return selectors.model_list()
+
+
+class PrecomputeListApi(APIView):
+    permission_classes = [IsCoordinator]
+
+    @extend_schema(responses=PrecomputeProgressSerializer(many=True))
+    def get(self, request):
+        jobs = selectors.job_list()[:100]
+        return Response([selectors.precompute_progress(job=job) for job in jobs])
+
+    @extend_schema(request=PrecomputeStartSerializer, responses={201: PrecomputeProgressSerializer})
+    def post(self, request):
+        payload = PrecomputeStartSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        model = get_object_or_404(selectors.model_list(), pk=data["model"])
+        collection = get_object_or_404(Collection, pk=data["collection"])
+        try:
+            job = services.precompute_start(
+                acting_user=request.user,
+                model=model,
+                collection=collection,
+                explainers=data["explainers"],
+                placebo=data["placebo"],
+                split=data["split"] or None,
+                force=data["force"],
+                with_metrics=data["with_metrics"],
+            )
+        except ServiceError as exc:
+            return _problems(exc)
+        return Response(selectors.precompute_progress(job=job), status=status.HTTP_201_CREATED)
+
+
+class PrecomputeDetailApi(APIView):
+    permission_classes = [IsCoordinator]
+
+    @extend_schema(responses=PrecomputeProgressSerializer)
+    def get(self, request, job_id: int):
+        job = get_object_or_404(selectors.job_list(), pk=job_id)
+        return Response(selectors.precompute_progress(job=job))
+
+
+class PrecomputeCancelApi(APIView):
+    permission_classes = [IsCoordinator]
+
+    @extend_schema(request=None, responses=PrecomputeProgressSerializer)
+    def post(self, request, job_id: int):
+        job = get_object_or_404(selectors.job_list(), pk=job_id)
+        try:
+            services.precompute_cancel(acting_user=request.user, job=job)
+        except ServiceError as exc:
+            return _problems(exc)
+        return Response(selectors.precompute_progress(job=job))

@@ -86,3 +86,27 @@ class ModelRegisterForm(forms.Form):
         if not labels:
             raise forms.ValidationError("at least one class label")
         return labels
+
+
+class PrecomputeForm(forms.Form):
+    model = forms.ModelChoiceField(queryset=ClassifierModel.objects.order_by("name"))
+    collection = forms.ModelChoiceField(queryset=None)
+    explainers = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, choices=())
+    placebo = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple,
+        choices=(),
+        required=False,
+        help_text="also run these on a weight-randomized copy of the model (placebo explanations)",
+    )
+    split = forms.CharField(required=False, help_text="only cases of this split, e.g. test")
+    force = forms.BooleanField(required=False, help_text="recompute results that already exist")
+
+    def __init__(self, *args, **kwargs):
+        from explain.compute.catalog import EXPLAINERS
+        from explain.models import Collection
+
+        super().__init__(*args, **kwargs)
+        self.fields["collection"].queryset = Collection.objects.order_by("name")
+        choices = [(name, info.label) for name, info in EXPLAINERS.items()]
+        self.fields["explainers"].choices = choices
+        self.fields["placebo"].choices = [c for c in choices if c[0] != "similar_cases"]

@@ -103,3 +103,45 @@ def case_ground_truth(*, case: Case) -> dict[str, int]:
 
 def case_list_all() -> QuerySet[Case]:
     return Case.objects.select_related("collection").prefetch_related("labels", "masks")
+
+
+def precompute_progress(*, job) -> dict:
+    """Counts per status, overall and per configuration, plus the failures' reasons."""
+    from django.db.models import Count
+
+    from explain.models import PrecomputeItem
+
+    job.refresh_from_db(fields=["status", "finished_at"])
+    statuses = [choice for choice, _ in PrecomputeItem.Status.choices]
+    overall = dict.fromkeys(statuses, 0)
+    per_config: dict[str, dict] = {}
+    for row in job.items.values("config_key", "status").annotate(n=Count("id")):
+        overall[row["status"]] += row["n"]
+        per_config.setdefault(row["config_key"], dict.fromkeys(statuses, 0))[row["status"]] += row[
+            "n"
+        ]
+    for counts in per_config.values():
+        counts["total"] = sum(counts[s] for s in statuses)
+    failures = [
+        {"case": case_id, "config": key, "error": error}
+        for case_id, key, error in job.items.filter(status=PrecomputeItem.Status.FAILED)
+        .order_by("pk")
+        .values_list("case_id", "config_key", "error")[:50]
+    ]
+    return {
+        "job": job.pk,
+        "status": job.status,
+        "model": job.model.name,
+        "collection": job.collection.name,
+        "total": sum(overall.values()),
+        **overall,
+        "per_config": per_config,
+        "failures": failures,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+
+
+def job_list():
+    from explain.models import PrecomputeJob
+
+    return PrecomputeJob.objects.select_related("model", "collection").order_by("-created_at")

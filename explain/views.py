@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from core.errors import ServiceError
 from core.permissions import IsCoordinator, is_coordinator
 from explain import selectors, services
-from explain.forms import CollectionForm, ImportForm, ModelRegisterForm
+from explain.forms import CollectionForm, ImportForm, ModelRegisterForm, PrecomputeForm
 from explain.models import Case, Collection
 
 
@@ -190,3 +190,51 @@ def model_register(request):
                 messages.success(request, f"Model {model.name} registered.")
                 return redirect("explain:model-detail", model_id=model.pk)
     return render(request, "explain/model_register.html", {"form": form})
+
+
+@coordinator_required
+@require_http_methods(["GET", "POST"])
+def job_list(request):
+    form = PrecomputeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            job = services.precompute_start(
+                acting_user=request.user,
+                model=data["model"],
+                collection=data["collection"],
+                explainers=data["explainers"],
+                placebo=data["placebo"],
+                split=data["split"] or None,
+                force=data["force"],
+            )
+        except ServiceError as exc:
+            for problem in exc.problems:
+                form.add_error(None, problem)
+        else:
+            return redirect("explain:job-detail", job_id=job.pk)
+    jobs = [selectors.precompute_progress(job=job) for job in selectors.job_list()[:30]]
+    return render(request, "explain/job_list.html", {"form": form, "jobs": jobs})
+
+
+@coordinator_required
+def job_detail(request, job_id: int):
+    job = get_object_or_404(selectors.job_list(), pk=job_id)
+    return render(
+        request,
+        "explain/job_detail.html",
+        {"job": job, "progress": selectors.precompute_progress(job=job)},
+    )
+
+
+@coordinator_required
+@require_http_methods(["POST"])
+def job_cancel(request, job_id: int):
+    job = get_object_or_404(selectors.job_list(), pk=job_id)
+    try:
+        services.precompute_cancel(acting_user=request.user, job=job)
+    except ServiceError as exc:
+        messages.error(request, "; ".join(exc.problems))
+    else:
+        messages.success(request, f"Job {job.pk} cancelled.")
+    return redirect("explain:job-detail", job_id=job.pk)

@@ -77,25 +77,37 @@ class AttentionGate(nn.Module):
 
 
 class AttentionResNet(nn.Module):
-    """Stem -> three residual stages (/2, /4, /8 of the stem) -> attention -> pool -> linear.
+    """Stem -> three residual stages -> spatial attention -> pooling -> linear.
 
-    At 128x128 input the last stage (`cam_layer_name`, "layer3") is 16x16.
+    Downsampling is by max pooling between stages (stem, layer1, layer2: /2 each) rather
+    than strided convolutions, and the head max-pools 4x4 regions before the global
+    average: a small lesion's response is then not diluted over the whole image, so a
+    small network trained from scratch on ~180 images finds lesions within a few hundred
+    steps. At 128x128 input the last stage (`cam_layer_name`, "layer3") is 16x16.
+    Inputs should be at least 32x32.
     """
 
     cam_layer_name: str = "layer3"
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 2, width: int = 16) -> None:
+    def __init__(
+        self, in_channels: int = 1, num_classes: int = 2, width: int = 16, head_pool: int = 4
+    ) -> None:
         super().__init__()
-        if in_channels < 1 or num_classes < 1 or width < 1:
-            raise ValueError("in_channels, num_classes and width must be positive integers")
+        if min(in_channels, num_classes, width, head_pool) < 1:
+            raise ValueError(
+                "in_channels, num_classes, width and head_pool must be positive integers"
+            )
         self.stem_conv = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
         self.stem_bn = nn.BatchNorm2d(width)
         self.stem_relu = nn.ReLU(inplace=False)
         self.stem_pool = nn.MaxPool2d(2)
         self.layer1 = BasicBlock(width, width)
-        self.layer2 = BasicBlock(width, 2 * width, stride=2)
-        self.layer3 = BasicBlock(2 * width, 4 * width, stride=2)
+        self.pool1 = nn.MaxPool2d(2)
+        self.layer2 = BasicBlock(width, 2 * width)
+        self.pool2 = nn.MaxPool2d(2)
+        self.layer3 = BasicBlock(2 * width, 4 * width)
         self.attention = AttentionGate(4 * width)
+        self.head_pool = nn.MaxPool2d(head_pool, ceil_mode=True)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(4 * width, num_classes)
         self.embedding_dim = 4 * width
@@ -105,20 +117,18 @@ class AttentionResNet(nn.Module):
             elif isinstance(module, nn.BatchNorm2d):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
-        # Start each residual branch near identity (zero-init the last BN), a standard
-        # trick that makes small-data training faster and steadier.
-        for block in (self.layer1, self.layer2, self.layer3):
-            nn.init.zeros_(block.bn2.weight)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Last convolutional stage after the attention gate, (N, 4*width, h, w)."""
         x = self.stem_pool(self.stem_relu(self.stem_bn(self.stem_conv(x))))
-        x = self.layer3(self.layer2(self.layer1(x)))
+        x = self.pool1(self.layer1(x))
+        x = self.pool2(self.layer2(x))
+        x = self.layer3(x)
         return self.attention(x)
 
     def embedding(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate-layer vector (N, 4*width), for similar-case retrieval."""
-        return torch.flatten(self.pool(self.features(x)), 1)
+        return torch.flatten(self.pool(self.head_pool(self.features(x))), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.embedding(x))

@@ -278,7 +278,9 @@ def train_demo_model(
     learning_rate: float = 3e-3,
     weight_decay: float = 1e-4,
     width: int = 16,
+    head_pool: int = 4,
     max_shift: int = 8,
+    augment: bool = True,
     num_threads: int | None = 2,
     progress: Callable[[EpochStats], None] | None = None,
 ) -> TrainResult:
@@ -299,13 +301,15 @@ def train_demo_model(
 
     settings = {
         "seed": seed, "epochs": epochs, "batch_size": batch_size,
-        "learning_rate": learning_rate, "weight_decay": weight_decay, "width": width,
-        "max_shift": max_shift, "num_threads": num_threads,
+        "learning_rate": learning_rate, "weight_decay": weight_decay, "width": width, "head_pool": head_pool,
+        "max_shift": max_shift, "augment": augment, "num_threads": num_threads,
     }  # fmt: skip
     started = time.perf_counter()
     history: list[EpochStats] = []
     with deterministic_torch(seed, num_threads):
-        model = AttentionResNet(in_channels=train_x.shape[1], num_classes=2, width=width)
+        model = AttentionResNet(
+            in_channels=train_x.shape[1], num_classes=2, width=width, head_pool=head_pool
+        )
         generator = torch.Generator().manual_seed(seed)
         x_all = torch.from_numpy(train_x)
         y_all = torch.from_numpy(train_y.astype(np.int64))
@@ -332,7 +336,9 @@ def train_demo_model(
                 index = order[start : start + batch_size]
                 if index.numel() < 2:  # BatchNorm needs more than one sample
                     continue
-                inputs = _augment(x_all[index], generator, max_shift)
+                inputs = x_all[index]
+                if augment:
+                    inputs = _augment(inputs, generator, max_shift)
                 targets = y_all[index]
                 logits = model(inputs)
                 loss = loss_fn(logits, targets)

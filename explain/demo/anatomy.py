@@ -198,7 +198,7 @@ def _place_lesions(rng: np.random.Generator, lung_mask: np.ndarray, count: int) 
         radius = float(rng.uniform(6.0, 25.0)) * side / 416.0
         radius = float(np.clip(radius, 6.0, 25.0))
         # Smaller nodules get more contrast; some stay subtle either way.
-        base = rng.uniform(0.06, 0.13)
+        base = rng.uniform(0.09, 0.21)
         contrast = float(base * (1.0 + 0.9 * np.clip((14.0 - radius) / 8.0, 0.0, 1.0)))
         candidates = depth >= radius * 1.25 + 3.0
         for other in lesions:

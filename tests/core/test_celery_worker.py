@@ -12,6 +12,7 @@ import sys
 import time
 
 import pytest
+from celery import Celery
 
 from config.celery import app
 from tests.conftest import REPO_ROOT, require_service
@@ -32,7 +33,7 @@ def _redis_url() -> str | None:
 
 def test_celery_app_declares_default_and_gpu_queues_with_late_acks():
     names = {queue.name for queue in app.conf.task_queues}
-    assert names == {"default", "gpu"}
+    assert names == {"default", "gpu", "gpu_low"}
     assert app.conf.task_acks_late is True
     assert app.conf.worker_prefetch_multiplier == 1
     from django.conf import settings
@@ -80,12 +81,9 @@ def test_real_worker_on_redis_runs_a_task_sent_to_the_gpu_queue():
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    old = (app.conf.broker_url, app.conf.result_backend, app.conf.task_always_eager)
+    client = Celery("probe-client", broker=url, backend=url)
     try:
-        app.conf.broker_url = url
-        app.conf.result_backend = url
-        app.conf.task_always_eager = False
-        result = app.send_task("core.worker_probe", queue="gpu")
+        result = client.send_task("core.worker_probe", queue="gpu")
         deadline = time.monotonic() + 90
         while not result.ready() and time.monotonic() < deadline:
             assert worker.poll() is None, worker.stdout.read().decode()
@@ -94,6 +92,6 @@ def test_real_worker_on_redis_runs_a_task_sent_to_the_gpu_queue():
         assert payload["cuda"] in (True, False)
         assert payload["torch"].startswith("2.13")
     finally:
-        app.conf.broker_url, app.conf.result_backend, app.conf.task_always_eager = old
+        client.close()
         worker.terminate()
         worker.wait(timeout=30)
