@@ -223,3 +223,12 @@ class PrecomputeCancelApi(APIView):
         except ServiceError as exc:
             return _problems(exc)
         return Response(selectors.precompute_progress(job=job))
+
+
+class ModelMetricsApi(APIView):
+    permission_classes = [IsCoordinator]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, model_id: int):
+        model = get_object_or_404(selectors.model_list(), pk=model_id)
+        return Response(selectors.explanation_metrics_summary(model=model))

@@ -145,3 +145,27 @@ def job_list():
     from explain.models import PrecomputeJob
 
     return PrecomputeJob.objects.select_related("model", "collection").order_by("-created_at")
+
+
+def explanation_metrics_summary(*, model, collection=None) -> dict[str, dict]:
+    """Per explainer configuration (placebo separate): each metric summarised over cases."""
+    from collections import defaultdict
+
+    from explain.compute.metrics import summarize
+    from explain.models import Explanation
+
+    rows = Explanation.objects.filter(model=model)
+    if collection is not None:
+        rows = rows.filter(case__collection=collection)
+    values: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    counts: dict[str, int] = defaultdict(int)
+    for explainer, placebo, metrics in rows.values_list("explainer", "placebo", "metrics"):
+        key = explainer + (" (placebo)" if placebo else "")
+        counts[key] += 1
+        for name, value in (metrics or {}).items():
+            if isinstance(value, bool | int | float) or value is None:
+                values[key][name].append(value)
+    return {
+        key: {"explanations": counts[key], "metrics": {name: summarize(v) for name, v in sorted(values[key].items())}}
+        for key in sorted(counts)
+    }

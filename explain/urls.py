@@ -36,6 +36,7 @@ api_urlpatterns = [
     path("cases/<int:case_id>/", api.CaseDetailApi.as_view(), name="api-case"),
     path("models/", api.ModelListApi.as_view(), name="api-models"),
     path("models/<int:model_id>/", api.ModelDetailApi.as_view(), name="api-model"),
+    path("models/<int:model_id>/explanation-metrics/", api.ModelMetricsApi.as_view(), name="api-model-metrics"),
     path("precompute/", api.PrecomputeListApi.as_view(), name="api-precompute-list"),
     path("precompute/<int:job_id>/", api.PrecomputeDetailApi.as_view(), name="api-precompute"),
     path("precompute/<int:job_id>/cancel/", api.PrecomputeCancelApi.as_view(), name="api-precompute-cancel"),

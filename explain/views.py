@@ -152,7 +152,15 @@ def mask_file(request, case_id: int):
 @coordinator_required
 def model_detail(request, model_id: int):
     model = get_object_or_404(selectors.model_list(), pk=model_id)
-    return render(request, "explain/model_detail.html", {"model": model})
+    summary = selectors.explanation_metrics_summary(model=model)
+    metric_names = sorted({name for entry in summary.values() for name in entry["metrics"]})
+    rows = [
+        (key, entry["explanations"], [entry["metrics"].get(name) for name in metric_names])
+        for key, entry in summary.items()
+    ]
+    return render(
+        request, "explain/model_detail.html", {"model": model, "metric_names": metric_names, "metric_rows": rows}
+    )
 
 
 @coordinator_required

@@ -2,7 +2,10 @@
 
 Written so that hook-based explainers work on it: every ReLU is its own module used once
 per forward, nothing is in-place, residual additions and the attention product are explicit
-modules (`Add`, `Multiply`), and flattening uses `torch.flatten`.
+modules (`Add`, `Multiply`), and flattening uses `torch.flatten`. Those custom modules carry
+their LRP rules (`rule` attributes, read by captum's LRP): epsilon for the residual sum, and
+for the attention product all relevance to the features (the gate only scales them), so
+relevance is conserved through the gate.
 """
 
 from __future__ import annotations
@@ -17,12 +20,24 @@ DEMO_CLASS_LABELS: list[str] = ["normal", "nodule"]
 class Add(nn.Module):
     """Residual addition as a module, so explainers can hook or give it a rule."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        from captum.attr._utils.lrp_rules import EpsilonRule
+
+        self.rule = EpsilonRule()
+
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return a + b
 
 
 class Multiply(nn.Module):
     """Elementwise product (features times a broadcast attention map)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from explain.compute.explainers.lrp import GateRule
+
+        self.rule = GateRule()
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return a * b
@@ -67,6 +82,9 @@ class AttentionGate(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(channels, 1, 1)
         self.sigmoid = nn.Sigmoid()
+        from captum.attr._utils.lrp_rules import IdentityRule
+
+        self.sigmoid.rule = IdentityRule()
         self.multiply = Multiply()
         self.last_map: torch.Tensor | None = None
 
@@ -117,6 +135,10 @@ class AttentionResNet(nn.Module):
             elif isinstance(module, nn.BatchNorm2d):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
+        # The attention conv has no BatchNorm after it: start it at zero so the gate opens
+        # at 0.5 everywhere instead of saturating the sigmoid (kaiming fan_out would).
+        nn.init.zeros_(self.attention.conv.weight)
+        nn.init.zeros_(self.attention.conv.bias)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Last convolutional stage after the attention gate, (N, 4*width, h, w)."""

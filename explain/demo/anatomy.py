@@ -14,6 +14,7 @@ from scipy import ndimage
 
 MIN_SIDE = 320
 MAX_SIDE = 512
+SUBTLE_FRACTION = 0.15
 
 
 @dataclass(frozen=True)
@@ -197,8 +198,12 @@ def _place_lesions(rng: np.random.Generator, lung_mask: np.ndarray, count: int) 
     for _ in range(count):
         radius = float(rng.uniform(6.0, 25.0)) * side / 416.0
         radius = float(np.clip(radius, 6.0, 25.0))
-        # Smaller nodules get more contrast; some stay subtle either way.
-        base = rng.uniform(0.09, 0.21)
+        # Most nodules are moderate, some are subtle; smaller ones get more contrast so
+        # that they survive downsampling to the model's 128x128 input.
+        if rng.random() < SUBTLE_FRACTION:
+            base = rng.uniform(0.04, 0.08)
+        else:
+            base = rng.uniform(0.11, 0.25)
         contrast = float(base * (1.0 + 0.9 * np.clip((14.0 - radius) / 8.0, 0.0, 1.0)))
         candidates = depth >= radius * 1.25 + 3.0
         for other in lesions:

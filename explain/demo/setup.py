@@ -17,6 +17,8 @@ DEMO_COLLECTION = "Demo chest radiographs"
 DEMO_MODEL = "demo-attention-resnet"
 DEMO_MODEL_TORCHSCRIPT = "demo-attention-resnet-torchscript"
 COMPLETE_MARKER = "COMPLETE"
+# What the demo study shows first; the rest is computed in the background.
+FAST_EXPLAINERS = ("gradcam", "attention", "similar_cases")
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,14 @@ from core.permissions import is_coordinator
 from explain.demo import setup as demo
 from explain.models import ClassifierModel, Collection
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_demo_setup_builds_once_then_loads_from_the_cache(settings, tmp_path):
     settings.VAR_DIR = tmp_path / "var"
     out = io.StringIO()
     call_command(
-        "demo_setup", cases=8, seed=3, epochs=2, no_progress=True, stdout=out, stderr=io.StringIO()
+        "demo_setup", cases=8, seed=3, epochs=2, no_progress=True, no_background=True, stdout=out, stderr=io.StringIO()
     )
     text = out.getvalue()
     assert "demo data generated" in text and "demo model trained" in text
@@ -41,11 +41,17 @@ def test_demo_setup_builds_once_then_loads_from_the_cache(settings, tmp_path):
         seed=3,
         epochs=2,
         no_progress=True,
+        no_background=True,
         stdout=again,
         stderr=io.StringIO(),
     )
     assert "demo data: cached" in again.getvalue() and "demo model: cached" in again.getvalue()
     assert "already loaded (8 cases)" in again.getvalue()
+    from explain.models import Explanation, Prediction
+
+    test_cases = collection.cases.filter(split="test").count()
+    assert Prediction.objects.filter(model=eager).count() == test_cases
+    assert Explanation.objects.filter(model=eager, explainer="gradcam", placebo=True).count() == test_cases
     assert ClassifierModel.objects.count() == 2
 
 
@@ -58,7 +64,8 @@ def test_demo_setup_refuses_to_run_in_production(settings):
 
 
 def test_a_failed_build_leaves_no_half_written_cache(tmp_path):
-    target = tmp_path / "cache"
+    (tmp_path / "demo").mkdir()
+    target = tmp_path / "demo" / "cache"
 
     def broken(folder):
         (folder / "half.txt").write_text("x")
@@ -66,7 +73,7 @@ def test_a_failed_build_leaves_no_half_written_cache(tmp_path):
 
     with pytest.raises(RuntimeError):
         demo.build_cached(target, broken)
-    assert not target.exists() and not list(tmp_path.iterdir())
+    assert not target.exists() and not list(target.parent.iterdir())
     assert demo.build_cached(target, lambda folder: (folder / "ok.txt").write_text("y")) is True
     assert demo.build_cached(target, broken) is False
     assert (target / "ok.txt").read_text() == "y"

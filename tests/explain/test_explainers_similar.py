@@ -18,6 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_attention_map_is_the_gate_output_upsampled_to_the_input():
     torch.manual_seed(0)
     model = AttentionResNet(1, 2, width=4).eval()
+    torch.nn.init.normal_(model.attention.conv.weight)  # a gate that varies over the image
     x = torch.randn(2, 1, 64, 64)
     maps = attention_map(model, x)
     captured = []
@@ -29,6 +30,7 @@ def test_attention_map_is_the_gate_output_upsampled_to_the_input():
     expected = F.interpolate(gate, size=(64, 64), mode="bilinear", align_corners=False)[:, 0]
     assert maps.shape == (2, 64, 64)
     assert torch.allclose(maps, expected, atol=1e-6)
+    assert maps.std() > 0.01
     assert torch.equal(attribute(model, x, 1, resolve("attention")), maps)
 
 

@@ -82,7 +82,7 @@ def test_every_explainers_files_look_alike_and_sit_on_the_case_grid(engine_setup
         )
         overlay = Image.open(default_storage.open(explanation.overlay_file.name))
         assert heatmap.dtype == np.float16 and heatmap.shape == (case.rows, case.columns)
-        assert 0.0 <= float(normalized.min()) and float(normalized.max()) <= 1.0
+        assert float(normalized.min()) >= 0.0 and float(normalized.max()) <= 1.0
         assert overlay.mode == "RGBA" and overlay.size == (case.columns, case.rows)
         assert explanation.raw_min <= explanation.raw_max
         shapes.add((heatmap.shape, overlay.size))
@@ -116,6 +116,10 @@ def test_metrics_are_stored_per_explanation_with_localisation_when_a_mask_exists
         assert "sanity_rank_correlation" in explanation.metrics
         has_mask = explanation.case.masks.exists()
         assert ("relevance_mass" in explanation.metrics) == has_mask
+    summary = selectors.explanation_metrics_summary(model=model)["gradcam"]
+    assert summary["explanations"] == collection.cases.count()
+    deletion = [e.metrics["deletion_auc"] for e in Explanation.objects.filter(explainer="gradcam")]
+    assert summary["metrics"]["deletion_auc"]["mean"] == pytest.approx(sum(deletion) / len(deletion))
 
 
 def test_a_rerun_skips_existing_results_and_force_overwrites_without_duplicates(engine_setup):

@@ -12,9 +12,10 @@ Parameters and defaults (the canonical names are those of ``catalog.EXPLAINERS``
   uniform-noise images spanning the image's range), ``stdev`` (0.0) of noise on the input.
 * occlusion: ``window`` (16) and ``stride`` (8) in pixels of a 128-pixel side (scaled to the
   input), ``baseline`` ("zeros").
-* lime: ``n_segments`` (50) SLIC superpixels, ``compactness`` (10.0), ``n_samples`` (200),
-  ``kernel_width`` (0.25), ``baseline`` ("zeros").
-* kernel_shap: ``n_segments`` (50), ``compactness`` (10.0), ``n_samples`` (200),
+* lime: ``n_segments`` (50) superpixels (SLICO), ``compactness`` (0.1: scikit-image
+  rescales intensities to [0, 1], where 0.1 plays the part of 10 for CIELAB colour images),
+  ``n_samples`` (200), ``kernel_width`` (0.25), ``baseline`` ("zeros").
+* kernel_shap: ``n_segments`` (50), ``compactness`` (0.1), ``n_samples`` (200),
   ``baseline`` ("zeros").
 * lrp: ``rule`` ("epsilon"; or "epsilon_gamma"), ``epsilon`` (1e-6), ``gamma`` (0.25).
 * similar_cases: ``k`` (3) neighbours, ``metric`` ("cosine"); computed by ``embeddings`` and

@@ -68,7 +68,8 @@ def nearest_cases(
         )
     if query.shape[1] != reference.shape[1]:
         raise ValueError(
-            f"query dimension {query.shape[1]} differs from reference dimension {reference.shape[1]}"
+            f"query dimension {query.shape[1]} differs from "
+            f"reference dimension {reference.shape[1]}"
         )
     if not (torch.isfinite(query).all() and torch.isfinite(reference).all()):
         raise ValueError("query or reference embeddings hold NaN or infinite values")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 from django.conf import settings
@@ -10,7 +12,7 @@ from django.db import transaction
 from core.commands import ProblemCommand
 from core.permissions import COORDINATORS_GROUP
 from explain.demo import setup as demo
-from explain.models import ClassifierModel, Collection
+from explain.models import ClassifierModel, Collection, PrecomputeJob
 
 DEMO_ACCOUNTS = [
     # username, password, role
@@ -34,6 +36,9 @@ class Command(ProblemCommand):
             "--epochs", type=int, default=None, help="training epochs (default: the trainer's)"
         )
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument(
+            "--no-background", action="store_true", help="skip the background precompute of all explainers"
+        )
 
     def handle(self, *args, **options):
         if settings.PRODUCTION:
@@ -103,6 +108,7 @@ class Command(ProblemCommand):
                 f"collection {demo.DEMO_COLLECTION!r}: already loaded ({collection.cases.count()} cases)"
             )
         self._register_models(paths, metrics, admin)
+        self._precompute(admin, quiet, background=not options["no_background"])
 
         self.stdout.write("")
         self.stdout.write(
@@ -114,6 +120,34 @@ class Command(ProblemCommand):
         self.stdout.write("Open http://127.0.0.1:8000/ and log in as:")
         for username, password, role in DEMO_ACCOUNTS:
             self.stdout.write(f"  {role:<12} {username:<12} password: {password}")
+
+    def _precompute(self, admin, quiet: bool, *, background: bool) -> None:
+        """Fast explainers now, so the first visit works; everything else (with
+        quality metrics) in a background process whose progress the job page shows."""
+        common = {"model": demo.DEMO_MODEL, "collection": demo.DEMO_COLLECTION, "split": "test", "user": admin.username}
+        call_command(
+            "precompute", explainers=",".join(demo.FAST_EXPLAINERS), placebo="gradcam", no_metrics=True,
+            wait=True, no_progress=quiet, stdout=self.stdout, stderr=self.stderr, **common,
+        )
+        if not background:
+            return
+        if PrecomputeJob.objects.filter(model__name=demo.DEMO_MODEL, with_metrics=True).exclude(
+            status=PrecomputeJob.Status.CANCELLED
+        ).exists():
+            self.stdout.write("background precompute: already started earlier")
+            return
+        log = settings.VAR_DIR / "demo" / "precompute.log"
+        command = [
+            sys.executable, "manage.py", "precompute", "--model", demo.DEMO_MODEL, "--collection",
+            demo.DEMO_COLLECTION, "--split", "test", "--explainers", "all", "--placebo", "gradcam",
+            "--force", "--no-progress", "--user", admin.username,
+        ]
+        with log.open("ab") as handle:
+            subprocess.Popen(command, cwd=settings.BASE_DIR, stdout=handle, stderr=subprocess.STDOUT)  # noqa: S603
+        self.stdout.write(
+            "background precompute of every explainer with quality metrics started; progress on "
+            f"http://127.0.0.1:8000/library/precompute/ (log: {log})"
+        )
 
     def _accounts(self) -> User:
         coordinators, _ = Group.objects.get_or_create(name=COORDINATORS_GROUP)

@@ -54,7 +54,9 @@ class Command(ProblemCommand):
             params = {}
         if problems:
             self.fail(problems)
-        names = [n for n in options["explainers"].split(",") if n.strip()]
+        names = [n.strip() for n in options["explainers"].split(",") if n.strip()]
+        if names == ["all"]:
+            names = model.supported_explainers
         explainers = [
             {"explainer": n, "params": params.get(n.strip(), {}), "seed": options["seed"]}
             for n in names
