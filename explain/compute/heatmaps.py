@@ -120,7 +120,7 @@ def encode_png_rgba(pixels: np.ndarray) -> bytes:
         [
             b"\x89PNG\r\n\x1a\n",
             _chunk(b"IHDR", header),
-            _chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)),
+            _chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)),  # level 1: smooth maps, 5x faster
             _chunk(b"IEND", b""),
         ]
     )

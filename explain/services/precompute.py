@@ -434,11 +434,7 @@ def _compute_and_store(
             randomized_model=None if config_entry["placebo"] else randomized,
             with_metrics=job.with_metrics,
         )
-    by_case = {output.case_id: output for output in outputs}
-    for item in items:
-        _store_explanation(job, config_entry, item.case, by_case[item.case.pk], device_label)
-    with transaction.atomic():
-        _mark_done(items)
+    _store_explanations(job, config_entry, items, outputs, device_label)
     return {"done": len(items)}
 
 
@@ -453,48 +449,54 @@ def _labels_of(case_ids) -> dict[int, dict]:
     return labels
 
 
-def _store_explanation(job, config_entry, case, output, device_label) -> Explanation:
+def _store_explanations(job, config_entry, items, outputs, device_label) -> None:
+    """Write a batch's files and rows in one transaction (one commit per batch,
+    not per case: on SQLite a commit costs an fsync)."""
     model_record = job.model
+    by_case = {output.case_id: output for output in outputs}
     lookup = dict(
-        model=model_record,
-        case=case,
-        explainer=config_entry["explainer"],
-        placebo=config_entry["placebo"],
+        model=model_record, explainer=config_entry["explainer"], placebo=config_entry["placebo"],
         param_hash=config_entry["param_hash"],
     )
-    with transaction.atomic():
-        explanation, _ = Explanation.objects.select_for_update().get_or_create(
-            **lookup,
-            defaults={
-                "params": config_entry["params"],
-                "seed": config_entry["seed"],
-                "target_class": model_record.positive_class,
-            },
-        )
-        folder = f"explanations/{explanation.uid}"
-        files = {}
-        if output.heatmap is not None:
-            files = {
-                "heatmap_file": _replace_file(f"{folder}/heatmap.npy", _npy(output.heatmap)),
-                "normalized_file": _replace_file(
-                    f"{folder}/normalized.npy", _npy(output.normalized)
-                ),
-                "overlay_file": _replace_file(f"{folder}/overlay.png", output.overlay_png),
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            existing = {
+                explanation.case_id: explanation
+                for explanation in Explanation.objects.select_for_update().filter(
+                    **lookup, case_id__in=[item.case_id for item in items]
+                )
             }
-        Explanation.objects.filter(pk=explanation.pk).update(
-            params=config_entry["params"],
-            seed=config_entry["seed"],
-            target_class=model_record.positive_class,
-            raw_min=output.raw_min,
-            raw_max=output.raw_max,
-            similar_cases=output.similar,
-            metrics=output.metrics,
-            seconds=output.seconds,
-            device=device_label,
-            created_at=timezone.now(),
-            **files,
-        )
-    return explanation
+            for item in items:
+                output = by_case[item.case_id]
+                explanation = existing.get(item.case_id) or Explanation.objects.create(
+                    **lookup, case_id=item.case_id, params=config_entry["params"], seed=config_entry["seed"],
+                    target_class=model_record.positive_class,
+                )
+                folder = f"explanations/{explanation.uid}"
+                files = {}
+                if output.heatmap is not None:
+                    files = {
+                        "heatmap_file": _replace_file(f"{folder}/heatmap.npy", _npy(output.heatmap)),
+                        "normalized_file": _replace_file(f"{folder}/normalized.npy", _npy(output.normalized)),
+                        "overlay_file": _replace_file(f"{folder}/overlay.png", output.overlay_png),
+                    }
+                    written.extend(files.values())
+                Explanation.objects.filter(pk=explanation.pk).update(
+                    params=config_entry["params"], seed=config_entry["seed"],
+                    target_class=model_record.positive_class, raw_min=output.raw_min, raw_max=output.raw_max,
+                    similar_cases=output.similar, metrics=output.metrics, seconds=output.seconds,
+                    device=device_label, created_at=timezone.now(), **files,
+                )
+            _mark_done(items)
+    except BaseException:
+        # rows rolled back; files of rows that existed before are rewritten by the retry
+        for name in written:
+            if not Explanation.objects.filter(
+                Q(heatmap_file=name) | Q(normalized_file=name) | Q(overlay_file=name)
+            ).exists():
+                default_storage.delete(name)
+        raise
 
 
 def _mark_done(items: list[PrecomputeItem]) -> None:
