@@ -211,8 +211,10 @@ SPECTACULAR_SETTINGS = {
 # --- Celery. Two queues: `default` and `gpu` (long model work, one task at a
 # time per worker process). Time limits stay below the broker's visibility
 # timeout so that a task is never redelivered while it still runs.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", None)
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", CELERY_BROKER_URL is None)
+_broker = env_str("CELERY_BROKER_URL", None)
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", _broker is None)
+# Without a broker, tasks run in-process; "memory://" keeps Celery from looking for AMQP.
+CELERY_BROKER_URL = _broker or "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", None)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 50 * 60, minimum=1)

@@ -10,6 +10,7 @@ import copy
 import hashlib
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -404,7 +405,16 @@ def export_torchscript(model: nn.Module, path: Path, *, example: torch.Tensor) -
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frozen = copy.deepcopy(model).eval()
-    with torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad():
+        # torch 2.13 marks TorchScript deprecated; it is still what the registry stores.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=r".*torch\.jit")
         traced = torch.jit.trace(frozen, example)
-    traced.save(str(path))
+        traced.save(str(path))
     return file_sha256(path)
+
+
+def load_torchscript(path: Path) -> torch.jit.ScriptModule:
+    """Load a file written by export_torchscript (CPU)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=r".*torch\.jit")
+        return torch.jit.load(str(path), map_location="cpu")

@@ -112,6 +112,7 @@ def test_invalid_width_is_refused_with_a_reason():
         AttentionResNet(width=0)
 
 
+@pytest.mark.filterwarnings("ignore:.*torch\\.jit:DeprecationWarning")
 def test_traced_model_gives_the_same_outputs_as_the_eager_model(model, tmp_path):
     x = demo_batch(2)
     with torch.no_grad():
