@@ -28,6 +28,7 @@ demo: install
 	$(PY) manage.py runserver --noreload $(HOST):$(PORT)
 
 test: install
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

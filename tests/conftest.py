@@ -77,3 +77,14 @@ def outsider(db):
 def coordinator_client(client, coordinator):
     client.force_login(coordinator)
     return client
+
+
+@pytest.fixture
+def eager():
+    """Run Celery tasks in-process, whatever broker the environment names."""
+    from config.celery import app
+
+    old = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = old

@@ -28,7 +28,7 @@ from torch import nn
 from explain.compute.models import DEMO_CLASS_LABELS, AttentionResNet
 from explain.demo.labels import read_labels
 
-DEFAULT_EPOCHS = 30
+DEFAULT_EPOCHS = 40
 
 
 class TrainingDataError(ValueError):
@@ -247,7 +247,9 @@ def _augment(batch: torch.Tensor, generator: torch.Generator, max_shift: int) ->
 
 
 @torch.no_grad()
-def predict_scores(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 64) -> np.ndarray:
+def predict_scores(
+    model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 64
+) -> np.ndarray:
     """P(nodule) for each input, in eval mode."""
     model.eval()
     tensor = torch.as_tensor(x, dtype=torch.float32)
@@ -275,7 +277,7 @@ def train_demo_model(
     *,
     seed: int = 7,
     epochs: int = DEFAULT_EPOCHS,
-    batch_size: int = 16,
+    batch_size: int = 8,
     learning_rate: float = 3e-3,
     weight_decay: float = 1e-4,
     width: int = 16,
@@ -302,7 +304,8 @@ def train_demo_model(
 
     settings = {
         "seed": seed, "epochs": epochs, "batch_size": batch_size,
-        "learning_rate": learning_rate, "weight_decay": weight_decay, "width": width, "head_pool": head_pool,
+        "learning_rate": learning_rate, "weight_decay": weight_decay, "width": width,
+        "head_pool": head_pool,
         "max_shift": max_shift, "augment": augment, "num_threads": num_threads,
     }  # fmt: skip
     started = time.perf_counter()

@@ -15,7 +15,7 @@ from explain.models import ClassifierModel, Collection
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_demo_setup_builds_once_then_loads_from_the_cache(settings, tmp_path):
+def test_demo_setup_builds_once_then_loads_from_the_cache(settings, tmp_path, eager):
     settings.VAR_DIR = tmp_path / "var"
     out = io.StringIO()
     call_command(

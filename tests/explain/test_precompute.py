@@ -23,16 +23,6 @@ METRICS = False  # metrics have their own test; they dominate the run time
 
 
 @pytest.fixture
-def eager(settings):
-    from config.celery import app
-
-    old = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = old
-
-
-@pytest.fixture
 def engine_setup(demo_dataset, tmp_path, eager):
     collection = import_demo_collection(demo_dataset)
     model = register_demo_architecture(tmp_path)
