@@ -159,11 +159,12 @@ def precompute_start(
         )
         existing = set()
         if not force:
+            results = Explanation.objects.filter(model=model, case_id__in=case_ids)
+            if with_metrics:  # a result computed without metrics does not satisfy a job that wants them
+                results = results.exclude(Q(metrics={}) & ~Q(explainer="similar_cases"))
             existing = {
                 (row["case_id"], row["explainer"], row["placebo"], row["param_hash"])
-                for row in Explanation.objects.filter(model=model, case_id__in=case_ids).values(
-                    "case_id", "explainer", "placebo", "param_hash"
-                )
+                for row in results.values("case_id", "explainer", "placebo", "param_hash")
             }
             existing |= {
                 (case_id, PREDICTION, False, "")

@@ -109,7 +109,9 @@ def test_metrics_are_stored_per_explanation_with_localisation_when_a_mask_exists
     summary = selectors.explanation_metrics_summary(model=model)["gradcam"]
     assert summary["explanations"] == collection.cases.count()
     deletion = [e.metrics["deletion_auc"] for e in Explanation.objects.filter(explainer="gradcam")]
-    assert summary["metrics"]["deletion_auc"]["mean"] == pytest.approx(sum(deletion) / len(deletion))
+    assert summary["metrics"]["deletion_auc"]["mean"] == pytest.approx(
+        sum(deletion) / len(deletion)
+    )
 
 
 def test_a_rerun_skips_existing_results_and_force_overwrites_without_duplicates(engine_setup):
@@ -141,6 +143,36 @@ def test_a_rerun_skips_existing_results_and_force_overwrites_without_duplicates(
     assert selectors.precompute_progress(job=forced)["done"] == forced.items.count()
     assert dict(Explanation.objects.values_list("case_id", "uid")) == first
     assert Explanation.objects.count() == collection.cases.count()
+
+
+def test_a_job_that_wants_metrics_recomputes_results_stored_without_them(engine_setup):
+    model, collection = engine_setup
+    services.precompute_start(
+        with_metrics=False,
+        acting_user=None,
+        model=model,
+        collection=collection,
+        explainers=["saliency"],
+    )
+    job = services.precompute_start(
+        with_metrics=True,
+        acting_user=None,
+        model=model,
+        collection=collection,
+        explainers=["saliency"],
+    )
+    assert not job.items.filter(config_key="saliency", worker="existing result").exists()
+    assert all(e.metrics for e in Explanation.objects.filter(explainer="saliency"))
+    again = services.precompute_start(
+        with_metrics=True,
+        acting_user=None,
+        model=model,
+        collection=collection,
+        explainers=["saliency"],
+    )
+    assert set(again.items.filter(config_key="saliency").values_list("worker", flat=True)) == {
+        "existing result"
+    }
 
 
 def test_running_the_same_items_twice_computes_them_once(engine_setup):

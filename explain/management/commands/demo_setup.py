@@ -11,6 +11,7 @@ from django.db import transaction
 
 from core.commands import ProblemCommand
 from core.permissions import COORDINATORS_GROUP
+from explain import services
 from explain.demo import setup as demo
 from explain.models import ClassifierModel, Collection, PrecomputeJob
 
@@ -131,16 +132,19 @@ class Command(ProblemCommand):
         )
         if not background:
             return
-        if PrecomputeJob.objects.filter(model__name=demo.DEMO_MODEL, with_metrics=True).exclude(
-            status=PrecomputeJob.Status.CANCELLED
-        ).exists():
-            self.stdout.write("background precompute: already started earlier")
+        background_jobs = PrecomputeJob.objects.filter(model__name=demo.DEMO_MODEL, with_metrics=True)
+        if background_jobs.filter(status=PrecomputeJob.Status.DONE).exists():
+            self.stdout.write("background precompute: complete")
             return
+        # A background process stopped with the last demo leaves its job running: cancel it and
+        # start again; results already stored (with their metrics) are skipped, so work resumes.
+        for job in background_jobs.filter(status=PrecomputeJob.Status.RUNNING):
+            services.precompute_cancel(acting_user=admin, job=job)
         log = settings.VAR_DIR / "demo" / "precompute.log"
         command = [
             sys.executable, "manage.py", "precompute", "--model", demo.DEMO_MODEL, "--collection",
             demo.DEMO_COLLECTION, "--split", "test", "--explainers", "all", "--placebo", "gradcam",
-            "--force", "--no-progress", "--user", admin.username,
+            "--no-progress", "--user", admin.username,
         ]
         with log.open("ab") as handle:
             subprocess.Popen(command, cwd=settings.BASE_DIR, stdout=handle, stderr=subprocess.STDOUT)  # noqa: S603
