@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -101,32 +99,17 @@ class CaseImportApi(APIView):
         )
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        with services.TemporaryFolder() as folder:
-            paths = services.uploaded_files_to_folder(data["files"], folder=folder / "files")
-            labels_path = None
-            if data.get("labels"):
-                labels_path = services.uploaded_files_to_folder(
-                    [data["labels"]], folder=folder / "labels"
-                )[0]
-            masks_dir = None
-            try:
-                if data.get("masks"):
-                    masks_dir = folder / "masks"
-                    services.masks_to_folder(data["masks"], folder=masks_dir)
-                report = services.cases_import(
-                    acting_user=request.user,
-                    collection=collection,
-                    paths=paths,
-                    labels_path=labels_path,
-                    masks_dir=masks_dir,
-                )
-            except ServiceError as exc:
-                return _problems(exc)
-        body = report.to_dict()
-        for item in body["rejected"]:
-            item["file"] = (
-                Path(item["file"]).name if "/xrs-upload-" in item["file"] else item["file"]
+        try:
+            report = services.cases_import_uploads(
+                acting_user=request.user,
+                collection=collection,
+                files=data["files"],
+                labels=data.get("labels"),
+                masks=data.get("masks"),
             )
+        except ServiceError as exc:
+            return _problems(exc)
+        body = report.to_dict()
         return Response(
             body, status=status.HTTP_201_CREATED if report.ok else status.HTTP_400_BAD_REQUEST
         )

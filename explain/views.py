@@ -74,28 +74,17 @@ def collection_import(request, collection_id: int):
     report = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        with services.TemporaryFolder() as folder:
-            try:
-                paths = services.uploaded_files_to_folder(data["files"], folder=folder / "files")
-                labels_path = (
-                    services.uploaded_files_to_folder([data["labels"]], folder=folder / "labels")[0]
-                    if data.get("labels")
-                    else None
-                )
-                masks_dir = None
-                if data.get("masks"):
-                    masks_dir = folder / "masks"
-                    services.masks_to_folder(data["masks"], folder=masks_dir)
-                report = services.cases_import(
-                    acting_user=request.user,
-                    collection=collection,
-                    paths=paths,
-                    labels_path=labels_path,
-                    masks_dir=masks_dir,
-                )
-            except ServiceError as exc:
-                for problem in exc.problems:
-                    form.add_error(None, problem)
+        try:
+            report = services.cases_import_uploads(
+                acting_user=request.user,
+                collection=collection,
+                files=data["files"],
+                labels=data.get("labels"),
+                masks=data.get("masks"),
+            )
+        except ServiceError as exc:
+            for problem in exc.problems:
+                form.add_error(None, problem)
         if report is not None and report.ok:
             messages.success(
                 request,

@@ -529,3 +529,25 @@ def masks_to_folder(files, *, folder: Path) -> None:
             with (folder / name).open("wb") as handle:
                 for chunk in uploaded.chunks():
                     handle.write(chunk)
+
+
+def cases_import_uploads(*, acting_user, collection: Collection, files, labels=None, masks=None) -> ImportReport:
+    """`cases_import` for uploaded files (pages and API): written to a temporary
+    folder, imported, and reported under the names the user uploaded."""
+    import re
+
+    with TemporaryFolder() as folder:
+        paths = uploaded_files_to_folder(files, folder=folder / "files")
+        labels_path = uploaded_files_to_folder([labels], folder=folder / "labels")[0] if labels else None
+        masks_dir = None
+        if masks:
+            masks_dir = folder / "masks"
+            masks_to_folder(masks, folder=masks_dir)
+        report = cases_import(
+            acting_user=acting_user, collection=collection, paths=paths, labels_path=labels_path,
+            masks_dir=masks_dir,
+        )
+    prefix = re.compile(re.escape(str(folder / "files")) + r"/\d{4}/")
+    report.rejected = [(prefix.sub("", name), code, reason) for name, code, reason in report.rejected]
+    report.skipped = [prefix.sub("", line) for line in report.skipped]
+    return report
