@@ -3,15 +3,23 @@
 de-identified and audited."""
 
 from django.contrib import admin
+from django.db import models
 
 from explain.models import Case, CaseLabel, ClassifierModel, Collection, LesionMask
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    def get_exclude(self, request, obj=None):
+        # Stored files are served only through permission-checked views, never by URL.
+        return [f.name for f in self.model._meta.fields if isinstance(f, models.FileField)]
+
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

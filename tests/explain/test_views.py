@@ -53,3 +53,13 @@ def test_the_import_page_shows_rejections_next_to_the_form(coordinator_client):
     )
     assert response.status_code == 200
     assert b"not_dicom" in response.content
+
+
+def test_the_admin_shows_library_objects_but_offers_no_unaudited_writes(client, site_admin, demo_dataset):
+    call_command("import_cases", str(demo_dataset / "images"), collection="Admin", no_progress=True, stdout=io.StringIO())
+    client.force_login(site_admin)
+    case = Case.objects.first()
+    assert client.get("/admin/explain/case/").status_code == 200
+    assert client.get(f"/admin/explain/case/{case.pk}/change/").status_code == 200
+    assert client.get(f"/admin/explain/case/{case.pk}/delete/").status_code == 403
+    assert client.get("/admin/explain/case/add/").status_code == 403
