@@ -22,6 +22,23 @@ FAST = ["gradcam", "saliency", "attention", "similar_cases"]
 METRICS = False  # metrics have their own test; they dominate the run time
 
 
+def _start_without_running(model, collection, *, acting_user):
+    """Create a saliency job whose tasks are not run (as if no worker had picked them up)."""
+    from config.celery import app
+
+    app.conf.task_always_eager = False
+    try:
+        return services.precompute_start(
+            with_metrics=METRICS,
+            acting_user=acting_user,
+            model=model,
+            collection=collection,
+            explainers=["saliency"],
+        )
+    finally:
+        app.conf.task_always_eager = True
+
+
 @pytest.fixture
 def engine_setup(demo_dataset, tmp_path, eager):
     collection = import_demo_collection(demo_dataset)
@@ -176,20 +193,8 @@ def test_a_job_that_wants_metrics_recomputes_results_stored_without_them(engine_
 
 
 def test_running_the_same_items_twice_computes_them_once(engine_setup):
-    from config.celery import app
-
     model, collection = engine_setup
-    app.conf.task_always_eager = False  # create the job without running it
-    try:
-        job = services.precompute_start(
-            with_metrics=METRICS,
-            acting_user=None,
-            model=model,
-            collection=collection,
-            explainers=["saliency"],
-        )
-    finally:
-        app.conf.task_always_eager = True
+    job = _start_without_running(model, collection, acting_user=None)
     ids = list(job.items.filter(config_key="saliency").values_list("pk", flat=True))
     first = services.precompute_run_items(item_ids=ids)
     second = services.precompute_run_items(item_ids=ids)
@@ -244,20 +249,8 @@ def test_unsupported_or_unknown_explainers_are_refused_with_reasons(engine_setup
 
 
 def test_cancelling_a_job_stops_its_pending_items(engine_setup, coordinator):
-    from config.celery import app
-
     model, collection = engine_setup
-    app.conf.task_always_eager = False
-    try:
-        job = services.precompute_start(
-            with_metrics=METRICS,
-            acting_user=coordinator,
-            model=model,
-            collection=collection,
-            explainers=["saliency"],
-        )
-    finally:
-        app.conf.task_always_eager = True
+    job = _start_without_running(model, collection, acting_user=coordinator)
     services.precompute_cancel(acting_user=coordinator, job=job)
     progress = selectors.precompute_progress(job=job)
     assert progress["status"] == "cancelled" and progress["cancelled"] == progress["total"]
