@@ -118,7 +118,14 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "db.sqlite3",
-            "OPTIONS": {"timeout": 20},
+            # Several processes write (the server, the demo's background precompute, workers):
+            # WAL lets readers run beside a writer, IMMEDIATE transactions take the write lock
+            # up front (a deferred one cannot wait for it and fails with "database is locked").
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
         }
     }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
@@ -142,7 +149,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = env_path("XRS_MEDIA_ROOT", VAR_DIR / "media")
 # Media holds de-identified patient images: it is never served as public static
 # files, only through views that check permissions.
-MEDIA_URL = None
+MEDIA_URL = "/media-is-not-served/"  # stored files go out only through permission-checked views
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -241,3 +248,7 @@ LOGGING = {
 }
 
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "xai-reader-study <noreply@localhost>")
+# Absolute links in e-mails (invitations) start with this.
+SITE_URL = env_str("XRS_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+INVITATION_VALID_DAYS = env_int("XRS_INVITATION_VALID_DAYS", 14, minimum=1)

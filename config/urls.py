@@ -3,8 +3,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from analysis.urls import api_urlpatterns as analysis_api
 from core import views as core_views
 from explain.urls import api_urlpatterns as explain_api
+from studies.api_urls import api_urlpatterns as studies_api
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -12,7 +14,11 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("explain.urls")),
+    path("", include("studies.urls")),
+    path("", include("analysis.urls")),
     path("api/v1/", include((explain_api, "explain-api"))),
+    path("api/v1/", include((studies_api, "studies-api"))),
+    path("api/v1/", include((analysis_api, "analysis-api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -1,5 +1,20 @@
+from django.utils.functional import SimpleLazyObject
+
 from core.permissions import is_coordinator
 
 
+def _is_reader(user) -> bool:
+    if user is None or not user.is_authenticated:
+        return False
+    from studies.models import Enrollment
+
+    return Enrollment.objects.filter(reader=user).exists()
+
+
 def roles(request):
-    return {"is_coordinator": is_coordinator(getattr(request, "user", None))}
+    user = getattr(request, "user", None)
+    return {
+        "is_coordinator": is_coordinator(user),
+        # Evaluated only where a template asks: whether the user is enrolled in any study.
+        "is_reader": SimpleLazyObject(lambda: _is_reader(user)),
+    }

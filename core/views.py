@@ -9,5 +9,7 @@ from core.permissions import is_coordinator
 @login_required
 def home(request):
     if is_coordinator(request.user):
-        return redirect("explain:collection-list")
+        return redirect("studies:study-list")
+    if request.user.enrollments.exists():
+        return redirect("studies:reader-home")
     return render(request, "core/home.html")

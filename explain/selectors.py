@@ -169,3 +169,16 @@ def explanation_metrics_summary(*, model, collection=None) -> dict[str, dict]:
         key: {"explanations": counts[key], "metrics": {name: summarize(v) for name, v in sorted(values[key].items())}}
         for key in sorted(counts)
     }
+
+
+def explainer_config_resolve(
+    *, model, explainer: str, params: dict | None = None, seed: int = 0, placebo: bool = False
+) -> dict:
+    """The canonical configuration {key, explainer, params, seed, placebo, param_hash} of one
+    explainer for `model`, exactly as a precompute job stores it (so other apps can ask whether
+    its results exist). Raises ServiceError when the model cannot run it."""
+    from explain.services.precompute import _resolve_configs
+
+    entry = {"explainer": explainer, "params": params or None, "seed": seed}
+    configs = _resolve_configs(model, [] if placebo else [entry], [entry] if placebo else [])
+    return configs[0]

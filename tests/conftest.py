@@ -1,6 +1,6 @@
 """Shared personas and fixtures.
 
-Personas: `coordinator`, `site_admin`, `reader_a`, `reader_b`, `outsider`.
+Personas: `coordinator`, `site_admin`, `statistician`, `reader_a`, `reader_b`, `outsider`.
 Every test gets its own media folder, so nothing is written under var/.
 """
 
@@ -59,6 +59,11 @@ def site_admin(db):
 
 
 @pytest.fixture
+def statistician(db):
+    return _user("statistician")
+
+
+@pytest.fixture
 def reader_a(db):
     return _user("reader_a")
 
@@ -88,3 +93,13 @@ def eager():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = old
+
+
+@pytest.fixture(scope="session")
+def demo_dataset(tmp_path_factory) -> Path:
+    """A small demo dataset (8 cases) generated once per test session."""
+    from explain.demo.synthetic import generate_demo_dataset
+
+    out = tmp_path_factory.mktemp("demo-data")
+    generate_demo_dataset(out, cases=8, seed=11, overwrite=True)
+    return out

@@ -2,14 +2,18 @@
 
 Given a loaded model, the model inputs of a few cases and one explainer
 configuration, compute each case's heatmap on its own pixel grid, the
-normalized map, the overlay PNG and the quality metrics. The Celery task
-around it only loads, claims and stores.
+normalized map, the overlay and the quality metrics. Resampling, normalisation
+and colouring run as torch operations on the compute device for the whole
+batch (:func:`explain.compute.heatmaps.postprocess`); only the overlay's
+deflate and the file writes are left, and the caller can run those in threads
+while the next case is processed (``on_output``). The Celery task around it
+only loads, claims and stores.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,12 +48,17 @@ class ExplanationOutput:
     case_id: int
     heatmap: np.ndarray | None  # float32 (rows, columns), raw
     normalized: np.ndarray | None
-    overlay_png: bytes | None
     raw_min: float | None
     raw_max: float | None
     metrics: dict = field(default_factory=dict)
     similar: list = field(default_factory=list)
     seconds: float = 0.0
+    maps: heatmaps.CaseMaps | None = None  # the stored forms (float16 maps, overlay scanlines)
+
+    @property
+    def overlay_png(self) -> bytes | None:
+        """The overlay PNG, encoded on each access (the deflate is the costly part)."""
+        return None if self.maps is None else self.maps.overlay_png()
 
 
 def pick_device(preferred: str | None = None) -> torch.device:
@@ -88,45 +97,51 @@ def explain_batch(
     randomized_model: nn.Module | None = None,
     with_metrics: bool = True,
     metric_steps: int = 20,
+    on_output: Callable[[ExplanationOutput], None] | None = None,
 ) -> list[ExplanationOutput]:
     """Heatmaps and metrics for `cases` (one batch, one explainer configuration).
 
     `randomized_model` is the weight-randomized copy: the explainer runs on it
     instead when `config` is a placebo (the caller passes it as `model`), and
     it is used for the sanity metric otherwise.
+
+    `on_output` is called with each case's output, in order, as soon as its
+    maps are ready and before its metrics are computed (its `metrics` and
+    `seconds` are filled in afterwards), so that the caller can start writing
+    the case's files while the next cases are processed.
     """
     model.eval()
     started = time.perf_counter()
     x = _batch(cases, device)
-    raw = _raw_maps(model, x, target, config, cam_layer).detach().float().cpu().numpy()
+    raw = _raw_maps(model, x, target, config, cam_layer).detach().float()
     sanity = None
     if with_metrics and randomized_model is not None and config.name != "attention":
         sanity = (
             _raw_maps(randomized_model, x, target, config, cam_layer).detach().float().cpu().numpy()
         )
     compute_seconds = (time.perf_counter() - started) / len(cases)
+    attributions = raw.cpu().numpy() if with_metrics else None
 
     outputs = []
-    for index, case in enumerate(cases):
-        item_started = time.perf_counter()
-        attribution = raw[index]
-        grid = heatmaps.to_case_grid(attribution, rows=case.rows, columns=case.columns)
-        normalized = heatmaps.normalize(grid)
-        low, high = heatmaps.raw_range(grid)
+    item_started = time.perf_counter()
+    maps_of_cases = heatmaps.postprocess(raw, [(case.rows, case.columns) for case in cases])
+    for index, (case, maps) in enumerate(zip(cases, maps_of_cases, strict=True)):
         result = ExplanationOutput(
             case_id=case.case_id,
-            heatmap=grid,
-            normalized=normalized,
-            overlay_png=heatmaps.render_overlay_png(normalized),
-            raw_min=low,
-            raw_max=high,
+            heatmap=maps.heatmap,
+            normalized=maps.normalized,
+            raw_min=maps.raw_min,
+            raw_max=maps.raw_max,
+            maps=maps,
         )
+        if on_output is not None:
+            on_output(result)
         if with_metrics:
             result.metrics = _metrics(
                 model,
                 x[index : index + 1],
-                attribution,
-                grid,
+                attributions[index],
+                maps.heatmap,
                 case,
                 target,
                 config,
@@ -134,7 +149,9 @@ def explain_batch(
                 sanity[index] if sanity is not None else None,
                 metric_steps,
             )
-        result.seconds = compute_seconds + (time.perf_counter() - item_started)
+        now = time.perf_counter()
+        result.seconds = compute_seconds + (now - item_started)
+        item_started = now
         outputs.append(result)
     return outputs
 
@@ -195,7 +212,6 @@ def similar_cases(
                 case_id=case.case_id,
                 heatmap=None,
                 normalized=None,
-                overlay_png=None,
                 raw_min=None,
                 raw_max=None,
                 similar=[

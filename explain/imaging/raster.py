@@ -21,7 +21,7 @@ from io import BytesIO
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from explain.imaging.errors import ImageRejected
 
@@ -39,6 +39,9 @@ class RasterImage:
 def read_raster(source: bytes | str | Path, *, max_bytes: int, max_pixels: int) -> RasterImage:
     """Open, validate and decode one PNG/JPEG file."""
     data = _load_bytes(source, max_bytes)
+    # A truncated file must be rejected, never half-decoded. Pillow's switch is process-wide and
+    # some libraries turn it on when imported (WeasyPrint does), so insist on it here.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # DecompressionBombWarning: our own limit decides
         try:

@@ -4,17 +4,27 @@ A job is (model, collection, explainer configurations). It holds one item per
 case × configuration plus one `prediction` item per case. Workers claim items
 with a conditional UPDATE (so a redelivered message or a second worker never
 computes an item twice at the same time) and write results under unique
-constraints with update_or_create (so a re-run overwrites, never duplicates).
+constraints (so a re-run overwrites, never duplicates).
+
+A batch of explanations is stored like this: each result's files are encoded
+and written by a small thread pool while the engine goes on with the batch's
+next cases (zlib and file IO release the GIL), each file by an atomic rename;
+then one transaction upserts the batch's rows in bulk and marks its items done.
+A new result's files sit in a fresh folder named by its row's uid and are
+removed again when the batch fails before its commit.
 """
 
 from __future__ import annotations
 
-import io
 import logging
+import os
 import socket
+import threading
 import uuid
 from collections import defaultdict
+from concurrent import futures
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 from django.conf import settings
@@ -32,6 +42,7 @@ from explain.models import (
     ClassifierModel,
     Collection,
     Explanation,
+    LesionMask,
     PrecomputeItem,
     PrecomputeJob,
     Prediction,
@@ -118,8 +129,6 @@ def _resolve_configs(model: ClassifierModel, explainers: list, placebo: list[str
         )
     if problems:
         raise ServiceError(problems)
-    if not configs:
-        raise ServiceError("choose at least one explainer")
     return configs
 
 
@@ -131,23 +140,31 @@ def precompute_start(
     explainers: list,
     placebo: list[str] | None = None,
     split: str | None = None,
+    case_ids: list[int] | None = None,
     force: bool = False,
     batch_size: int = 8,
     with_metrics: bool = True,
 ) -> PrecomputeJob:
     """Create a job and enqueue its work after commit.
 
-    Items whose result already exists are marked done at once unless `force`.
+    `split` and `case_ids` restrict the job to some of the collection's cases. With no
+    explainers the job computes predictions only. Items whose result already exists are
+    marked done at once unless `force`.
     """
-    configs = _resolve_configs(model, list(explainers), list(placebo or []))
+    explainers, placebo = list(explainers), list(placebo or [])
+    configs = _resolve_configs(model, explainers, placebo) if explainers or placebo else []
     cases = Case.objects.filter(collection=collection)
     if split:
         cases = cases.filter(split=split)
+    chosen = case_ids is not None
+    if chosen:
+        cases = cases.filter(pk__in=list(case_ids))
     case_ids = list(cases.order_by("pk").values_list("pk", flat=True))
     if not case_ids:
         raise ServiceError(
             f"collection {collection.name!r} has no cases"
             + (f" in split {split!r}" if split else "")
+            + (" among the chosen cases" if chosen else "")
         )
     with transaction.atomic():
         job = PrecomputeJob.objects.create(
@@ -331,16 +348,25 @@ def _finish_if_complete(job_id: int) -> None:
         )
 
 
-def _case_inputs(model: ClassifierModel, cases: list[Case]):
+def _case_inputs(model: ClassifierModel, cases: list[Case], *, with_masks: bool = False):
+    """The engine's inputs of `cases`; their lesion masks (one query for all cases) only
+    when `with_masks`: the localisation metrics are the masks' only user."""
     from explain import selectors
     from explain.compute.engine import CaseInput
 
+    mask_files: dict[int, str] = {}
+    if with_masks:
+        for case_id, name in (
+            LesionMask.objects.filter(case_id__in=[case.pk for case in cases])
+            .order_by("case_id", "pk")
+            .values_list("case_id", "file")
+        ):
+            mask_files.setdefault(case_id, name)
     inputs = []
     for case in cases:
-        mask_record = case.masks.first()
         mask = None
-        if mask_record is not None:
-            with default_storage.open(mask_record.file.name, "rb") as handle:
+        if case.pk in mask_files:
+            with default_storage.open(mask_files[case.pk], "rb") as handle:
                 mask = np.array(Image.open(handle)) > 0
         inputs.append(
             CaseInput(
@@ -354,16 +380,160 @@ def _case_inputs(model: ClassifierModel, cases: list[Case]):
     return inputs
 
 
-def _npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array.astype(np.float16), allow_pickle=False)
-    return buffer.getvalue()
+# --------------------------------------------------------------------------- result files
+
+STORE_THREADS = max(2, min(4, os.cpu_count() or 1))
+"""Threads per worker process that encode and write result files."""
+RESULT_FILES = (
+    ("heatmap_file", "heatmap.npy"),
+    ("normalized_file", "normalized.npy"),
+    ("overlay_file", "overlay.png"),
+)
+_pool_lock = threading.Lock()
+_pool: tuple[int, futures.ThreadPoolExecutor] | None = None
 
 
-def _replace_file(name: str, content: bytes) -> str:
-    if default_storage.exists(name):
-        default_storage.delete(name)
-    return default_storage.save(name, ContentFile(content))
+def _store_pool() -> futures.ThreadPoolExecutor:
+    """The process's writer pool, created on first use (and anew in a forked child)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (
+                os.getpid(),
+                futures.ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="precompute-store"),
+            )
+        return _pool[1]
+
+
+def _write_file(name: str, content: bytes) -> str:
+    """Write `content` at `name` in the default storage, replacing what is there. On a local
+    file system the file appears whole or not at all (a temporary file, then a rename)."""
+    try:
+        path = Path(default_storage.path(name))
+    except NotImplementedError:  # a storage without local paths
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        return default_storage.save(name, ContentFile(content))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    directory_mode = getattr(default_storage, "directory_permissions_mode", None)
+    if directory_mode is not None:
+        os.chmod(path.parent, directory_mode)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(content)
+        file_mode = getattr(default_storage, "file_permissions_mode", None)
+        if file_mode is not None:
+            os.chmod(temporary, file_mode)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return name
+
+
+def _write_case_files(folder: str, maps) -> dict[str, str]:
+    """Encode and write one result's three files (in a pool thread); its row's file fields."""
+    contents = {
+        "heatmap_file": maps.heatmap_npy,
+        "normalized_file": maps.normalized_npy,
+        "overlay_file": maps.overlay_png,
+    }
+    return {
+        field: _write_file(f"{folder}/{filename}", contents[field]())
+        for field, filename in RESULT_FILES
+    }
+
+
+class _ResultFiles:
+    """The files of one batch's results, encoded and written by the pool.
+
+    `uids` holds each case's row uid, which names the folder of its files: an existing
+    row's (its files are replaced in place) or a fresh one for a row still to be created
+    (the cases in `new`); nothing else uses a fresh folder, so :meth:`discard` may remove it.
+    With `overlap`, a result's files are started as soon as it arrives (while the engine
+    goes on with the next case); otherwise they wait for :meth:`start`.
+    """
+
+    def __init__(self, uids: dict[int, uuid.UUID], new: set[int], *, overlap: bool = True):
+        self.uids = uids
+        self.new = new
+        self.overlap = overlap
+        self.held: list = []
+        self.pending: dict[int, futures.Future] = {}
+
+    def folder(self, case_id: int) -> str:
+        return f"explanations/{self.uids[case_id]}"
+
+    def expected(self, case_id: int) -> dict[str, str]:
+        """The row's file fields for the case's files (none for a result without a map)."""
+        if case_id not in self.pending and all(o.case_id != case_id for o in self.held):
+            return {}
+        return {field: f"{self.folder(case_id)}/{filename}" for field, filename in RESULT_FILES}
+
+    def submit(self, output) -> None:
+        if output.maps is None:
+            return
+        self.held.append(output)
+        if self.overlap:
+            self.start()
+
+    def start(self) -> None:
+        pool = _store_pool()
+        for output in self.held:
+            self.pending[output.case_id] = pool.submit(
+                _write_case_files, self.folder(output.case_id), output.maps
+            )
+        self.held = []
+
+    def wait(self) -> dict[int, dict[str, str]]:
+        """Each case's file fields once every write has ended; a failed write raises."""
+        self.start()
+        futures.wait(list(self.pending.values()))
+        return {case_id: future.result() for case_id, future in self.pending.items()}
+
+    def discard(self) -> None:
+        """After a failure before the commit: let running writes end, then remove the
+        files of results that had no row (an existing row keeps its replaced files)."""
+        self.held = []
+        futures.wait(list(self.pending.values()))
+        for case_id in self.pending:
+            if case_id in self.new:
+                for _, filename in RESULT_FILES:
+                    name = f"{self.folder(case_id)}/{filename}"
+                    try:
+                        default_storage.delete(name)
+                    except OSError:
+                        logger.warning("could not remove %s", name, exc_info=True)
+
+
+def _overlap_writes(device) -> bool:
+    """Whether writing files while the engine computes takes no core from the computation:
+    on an accelerator, or where the CPU has more cores than torch uses."""
+    import torch
+
+    return device.type != "cpu" or (os.cpu_count() or 1) > torch.get_num_threads()
+
+
+def _result_lookup(job: PrecomputeJob, config_entry: dict) -> dict:
+    return dict(
+        model=job.model,
+        explainer=config_entry["explainer"],
+        placebo=config_entry["placebo"],
+        param_hash=config_entry["param_hash"],
+    )
+
+
+def _result_files(lookup: dict, case_ids: list[int], *, overlap: bool) -> _ResultFiles:
+    uids = dict(
+        Explanation.objects.filter(**lookup, case_id__in=case_ids).values_list("case_id", "uid")
+    )
+    new = {case_id for case_id in case_ids if case_id not in uids}
+    uids.update({case_id: uuid.uuid4() for case_id in new})
+    return _ResultFiles(uids, new, overlap=overlap)
+
+
+# --------------------------------------------------------------------------- compute and store
 
 
 def _compute_and_store(
@@ -377,7 +547,7 @@ def _compute_and_store(
     model = runtime.load_model(model_record, device)
     key = items[0].config_key
     cases = [item.case for item in items]
-    inputs = _case_inputs(model_record, cases)
+    inputs = _case_inputs(model_record, cases, with_masks=key != PREDICTION and job.with_metrics)
     device_label = (
         str(device)
         if device.type == "cpu"
@@ -387,22 +557,68 @@ def _compute_and_store(
 
     if key == PREDICTION:
         probabilities = engine.predict(model, inputs, device)
-        with transaction.atomic():
-            for item, probs in zip(items, probabilities, strict=True):
-                Prediction.objects.update_or_create(
-                    model=model_record,
-                    case=item.case,
-                    defaults={
-                        "probabilities": [float(p) for p in probs],
-                        "predicted_class": model_record.class_labels[int(np.argmax(probs))],
-                        "positive_probability": float(probs[positive_index]),
-                        "device": device_label,
-                    },
-                )
-            _mark_done(items)
+        _store_predictions(model_record, items, probabilities, positive_index, device_label)
         return {"done": len(items)}
 
     config_entry = next(c for c in job.configs if c["key"] == key)
+    files = _result_files(
+        _result_lookup(job, config_entry),
+        [item.case_id for item in items],
+        overlap=_overlap_writes(device),
+    )
+    try:
+        outputs = _explanation_outputs(
+            job, config_entry, model, inputs, device, positive_index, files
+        )
+        _store_explanations(job, config_entry, items, outputs, device_label, files)
+    except BaseException:
+        files.discard()
+        raise
+    return {"done": len(items)}
+
+
+PREDICTION_VALUES = ("probabilities", "predicted_class", "positive_probability", "device", "created_at")
+
+
+def _store_predictions(model_record, items, probabilities, positive_index, device_label) -> None:
+    """Upsert a batch's predictions in bulk, in one transaction with marking the items done."""
+    with transaction.atomic():
+        existing = {
+            prediction.case_id: prediction
+            for prediction in Prediction.objects.select_for_update().filter(
+                model=model_record, case_id__in=[item.case_id for item in items]
+            )
+        }
+        now = timezone.now()
+        create, update = [], []
+        for item, probs in zip(items, probabilities, strict=True):
+            values = {
+                "probabilities": [float(p) for p in probs],
+                "predicted_class": model_record.class_labels[int(np.argmax(probs))],
+                "positive_probability": float(probs[positive_index]),
+                "device": device_label,
+                "created_at": now,
+            }
+            prediction = existing.get(item.case_id)
+            if prediction is None:
+                create.append(Prediction(model=model_record, case_id=item.case_id, **values))
+                continue
+            for name, value in values.items():
+                setattr(prediction, name, value)
+            update.append(prediction)
+        Prediction.objects.bulk_create(create)
+        if update:
+            Prediction.objects.bulk_update(update, fields=list(PREDICTION_VALUES))
+        _mark_done(items)
+
+
+def _explanation_outputs(job, config_entry, model, inputs, device, positive_index, files) -> list:
+    """The engine's outputs for a batch; map files start being written as each case's map
+    is ready (``files.submit``), while the engine goes on with the next case."""
+    from explain import runtime
+    from explain.compute import engine
+
+    model_record = job.model
     if config_entry["explainer"] == "similar_cases":
         reference = list(
             Case.objects.filter(collection=job.collection, split="train").order_by("pk")
@@ -420,23 +636,22 @@ def _compute_and_store(
         for output in outputs:
             for neighbour in output.similar:
                 neighbour["labels"] = labels.get(neighbour["case_id"], {})
-    else:
-        from explain.compute.explainers import resolve
+        return outputs
+    from explain.compute.explainers import resolve
 
-        config = resolve(config_entry["explainer"], config_entry["params"], config_entry["seed"])
-        randomized = runtime.load_randomized_model(model_record, device, seed=config.seed)
-        outputs = engine.explain_batch(
-            randomized if config_entry["placebo"] else model,
-            inputs,
-            config,
-            target=positive_index,
-            device=device,
-            cam_layer=model_record.cam_layer or None,
-            randomized_model=None if config_entry["placebo"] else randomized,
-            with_metrics=job.with_metrics,
-        )
-    _store_explanations(job, config_entry, items, outputs, device_label)
-    return {"done": len(items)}
+    config = resolve(config_entry["explainer"], config_entry["params"], config_entry["seed"])
+    randomized = runtime.load_randomized_model(model_record, device, seed=config.seed)
+    return engine.explain_batch(
+        randomized if config_entry["placebo"] else model,
+        inputs,
+        config,
+        target=positive_index,
+        device=device,
+        cam_layer=model_record.cam_layer or None,
+        randomized_model=None if config_entry["placebo"] else randomized,
+        with_metrics=job.with_metrics,
+        on_output=files.submit,
+    )
 
 
 def _labels_of(case_ids) -> dict[int, dict]:
@@ -450,54 +665,58 @@ def _labels_of(case_ids) -> dict[int, dict]:
     return labels
 
 
-def _store_explanations(job, config_entry, items, outputs, device_label) -> None:
-    """Write a batch's files and rows in one transaction (one commit per batch,
-    not per case: on SQLite a commit costs an fsync)."""
+EXPLANATION_VALUES = (
+    "params", "seed", "target_class", "raw_min", "raw_max", "similar_cases", "metrics", "seconds",
+    "device", "created_at", "heatmap_file", "normalized_file", "overlay_file",
+)
+
+
+def _store_explanations(job, config_entry, items, outputs, device_label, files: _ResultFiles) -> None:
+    """Upsert a batch's rows in bulk while its files are being written, wait for the files,
+    mark the items done, and commit: one transaction per batch, not per case (on SQLite a
+    commit costs an fsync). The caller removes the new results' files when this raises."""
     model_record = job.model
     by_case = {output.case_id: output for output in outputs}
-    lookup = dict(
-        model=model_record, explainer=config_entry["explainer"], placebo=config_entry["placebo"],
-        param_hash=config_entry["param_hash"],
-    )
-    written: list[str] = []
-    try:
-        with transaction.atomic():
-            existing = {
-                explanation.case_id: explanation
-                for explanation in Explanation.objects.select_for_update().filter(
-                    **lookup, case_id__in=[item.case_id for item in items]
-                )
+    lookup = _result_lookup(job, config_entry)
+    files.start()
+    with transaction.atomic():
+        existing = {
+            explanation.case_id: explanation
+            for explanation in Explanation.objects.select_for_update().filter(
+                **lookup, case_id__in=[item.case_id for item in items]
+            )
+        }
+        now = timezone.now()
+        create, update, expected = [], [], {}
+        for item in items:
+            output = by_case[item.case_id]
+            expected[item.case_id] = files.expected(item.case_id)
+            values = {
+                "params": config_entry["params"], "seed": config_entry["seed"],
+                "target_class": model_record.positive_class, "raw_min": output.raw_min,
+                "raw_max": output.raw_max, "similar_cases": output.similar, "metrics": output.metrics,
+                "seconds": output.seconds, "device": device_label, "created_at": now,
+                **expected[item.case_id],
             }
-            for item in items:
-                output = by_case[item.case_id]
-                explanation = existing.get(item.case_id) or Explanation.objects.create(
-                    **lookup, case_id=item.case_id, params=config_entry["params"], seed=config_entry["seed"],
-                    target_class=model_record.positive_class,
+            explanation = existing.get(item.case_id)
+            if explanation is None:
+                create.append(
+                    Explanation(**lookup, case_id=item.case_id, uid=files.uids[item.case_id], **values)
                 )
-                folder = f"explanations/{explanation.uid}"
-                files = {}
-                if output.heatmap is not None:
-                    files = {
-                        "heatmap_file": _replace_file(f"{folder}/heatmap.npy", _npy(output.heatmap)),
-                        "normalized_file": _replace_file(f"{folder}/normalized.npy", _npy(output.normalized)),
-                        "overlay_file": _replace_file(f"{folder}/overlay.png", output.overlay_png),
-                    }
-                    written.extend(files.values())
-                Explanation.objects.filter(pk=explanation.pk).update(
-                    params=config_entry["params"], seed=config_entry["seed"],
-                    target_class=model_record.positive_class, raw_min=output.raw_min, raw_max=output.raw_max,
-                    similar_cases=output.similar, metrics=output.metrics, seconds=output.seconds,
-                    device=device_label, created_at=timezone.now(), **files,
-                )
-            _mark_done(items)
-    except BaseException:
-        # rows rolled back; files of rows that existed before are rewritten by the retry
-        for name in written:
-            if not Explanation.objects.filter(
-                Q(heatmap_file=name) | Q(normalized_file=name) | Q(overlay_file=name)
-            ).exists():
-                default_storage.delete(name)
-        raise
+                continue
+            if explanation.uid != files.uids[item.case_id]:
+                # another job created this result after the files were placed: a retry redoes it
+                raise RuntimeError(f"case {item.case_id}: another job stored this result meanwhile")
+            for name, value in values.items():
+                setattr(explanation, name, value)
+            update.append(explanation)
+        Explanation.objects.bulk_create(create)
+        if update:
+            Explanation.objects.bulk_update(update, fields=list(EXPLANATION_VALUES))
+        for case_id, names in files.wait().items():
+            if names != expected[case_id]:  # a storage that renamed a file on saving it
+                Explanation.objects.filter(**lookup, case_id=case_id).update(**names)
+        _mark_done(items)
 
 
 def _mark_done(items: list[PrecomputeItem]) -> None:

@@ -11,10 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
+from explain.compute import heatmaps
 from explain.compute.heatmaps import (
     MAX_ALPHA,
     NORMALIZATION_RULE,
     normalize,
+    postprocess,
     raw_range,
     render_overlay_png,
     to_case_grid,
@@ -148,3 +150,79 @@ def test_overlays_of_different_explainers_have_the_same_structure_and_no_metadat
 def test_overlay_refuses_a_map_that_is_not_normalised():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         render_overlay_png(np.array([[0.0, 1.5]]))
+
+
+# --- the rule against numpy, the batch path against the single-map functions
+
+
+def _numpy_normalize(heatmap: np.ndarray) -> np.ndarray:
+    """NORMALIZATION_RULE written with np.percentile (numpy's default, linear)."""
+    positive = np.maximum(heatmap.astype(np.float32), 0.0)
+    values = positive[positive > 0]
+    if values.size == 0:
+        return np.zeros_like(positive)
+    return np.clip(positive / float(np.percentile(values.astype(np.float64), 99.0)), 0.0, 1.0)
+
+
+def _maps_with_few_and_many_positives(seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    maps = [rng.normal(size=(int(h), int(w))) for h, w in rng.integers(1, 90, size=(12, 2))]
+    for count in (1, 2, 3, 101):  # percentile neighbours at the edges of the sorted positives
+        sparse = -np.abs(rng.normal(size=(40, 30)))
+        sparse.flat[rng.choice(sparse.size, count, replace=False)] = rng.random(count) + 0.1
+        maps.append(sparse)
+    maps.append(np.kron(rng.normal(size=(4, 4)), np.ones((16, 16))))  # ties in the values
+    return [m.astype(np.float32) for m in maps]
+
+
+def test_normalize_matches_numpys_percentile_rule_on_maps_with_few_or_many_positives():
+    for heatmap in _maps_with_few_and_many_positives(2):
+        assert np.allclose(normalize(heatmap), _numpy_normalize(heatmap), rtol=0, atol=1e-6)
+
+
+def test_the_accelerator_selection_path_gives_the_same_normalisation(monkeypatch):
+    # on a GPU the positives are selected and ranked with torch (kthvalue), not numpy
+    monkeypatch.setattr(
+        heatmaps, "_positive_values", lambda positive: positive.reshape(-1)[positive.reshape(-1) > 0]
+    )
+    for heatmap in _maps_with_few_and_many_positives(3):
+        assert np.allclose(normalize(heatmap), _numpy_normalize(heatmap), rtol=0, atol=1e-6)
+
+
+def test_overlay_pixels_are_the_colormap_entry_and_alpha_of_each_value():
+    from matplotlib import colormaps
+
+    values = np.random.default_rng(4).random((9, 11)).astype(np.float32)
+    values[0, :4] = [0.0, 1.0, 0.5 / 255, 127.5 / 255]  # extremes and rounding ties
+    pixels = np.asarray(Image.open(io.BytesIO(render_overlay_png(values))))
+    table = np.round(colormaps["inferno"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+    assert np.array_equal(pixels[..., :3], table[np.round(values * 255).astype(int)])
+    assert np.array_equal(pixels[..., 3], np.round(values * 255 * MAX_ALPHA).astype(np.uint8))
+
+
+def test_postprocess_gives_each_case_what_the_single_map_functions_give():
+    rng = np.random.default_rng(5)
+    attributions = torch.from_numpy(rng.normal(size=(3, 16, 16)).astype(np.float32))
+    sizes = [(40, 23), (16, 16), (9, 12)]  # enlarged, unchanged, shrunk
+    cases = list(postprocess(attributions, sizes))
+    assert len(cases) == 3
+    for maps, attribution, (rows, columns) in zip(cases, attributions, sizes, strict=True):
+        grid = to_case_grid(attribution, rows=rows, columns=columns)
+        assert np.array_equal(maps.heatmap, grid) and maps.heatmap.dtype == np.float32
+        assert np.array_equal(maps.normalized, normalize(grid))
+        assert (maps.raw_min, maps.raw_max) == raw_range(grid)
+        assert maps.overlay_png() == render_overlay_png(normalize(grid))
+        stored = np.load(io.BytesIO(maps.heatmap_npy()), allow_pickle=False)
+        assert stored.dtype == np.float16 and np.array_equal(stored, grid.astype(np.float16))
+        stored = np.load(io.BytesIO(maps.normalized_npy()), allow_pickle=False)
+        assert np.array_equal(stored, normalize(grid).astype(np.float16))
+
+
+def test_postprocess_refuses_a_batch_with_a_non_finite_map_before_yielding_a_case():
+    attributions = torch.zeros(2, 4, 4)
+    attributions[1, 2, 2] = float("nan")
+    cases = postprocess(attributions, [(4, 4), (4, 4)])
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        next(cases)
+    with pytest.raises(ValueError, match="rows"):
+        next(postprocess(torch.zeros(1, 4, 4), [(0, 4)]))

@@ -333,3 +333,132 @@ def test_progress_is_served_to_coordinators_by_the_api(engine_setup, coordinator
         format="json",
     )
     assert bad.status_code == 400
+
+
+# --- storing a batch: files and rows together, or neither
+
+
+def _stored_files(media_root) -> list:
+    return sorted(p for p in (media_root / "explanations").rglob("*") if p.is_file())
+
+
+def test_a_failed_database_write_removes_the_new_files_and_records_the_reason(
+    engine_setup, monkeypatch, settings
+):
+    from explain.services import precompute
+
+    model, collection = engine_setup
+    real = precompute._mark_done
+
+    def failing(items):
+        if items[0].config_key != "prediction":
+            raise RuntimeError("database went away")
+        real(items)
+
+    monkeypatch.setattr(precompute, "_mark_done", failing)
+    job = services.precompute_start(
+        with_metrics=METRICS, acting_user=None, model=model, collection=collection,
+        explainers=["saliency"],
+    )
+    progress = selectors.precompute_progress(job=job)
+    assert progress["failed"] == collection.cases.count()
+    assert all("database went away" in failure["error"] for failure in progress["failures"])
+    assert not Explanation.objects.exists()
+    assert _stored_files(settings.MEDIA_ROOT) == []
+
+
+def test_a_failed_file_write_fails_the_batch_and_leaves_no_part_of_a_result(
+    engine_setup, monkeypatch, settings
+):
+    from explain.services import precompute
+
+    model, collection = engine_setup
+    real = precompute._write_file
+
+    def disk_full_for_overlays(name, content):
+        if name.endswith("overlay.png"):
+            raise OSError("disk full")
+        return real(name, content)
+
+    monkeypatch.setattr(precompute, "_write_file", disk_full_for_overlays)
+    job = services.precompute_start(
+        with_metrics=METRICS, acting_user=None, model=model, collection=collection,
+        explainers=["gradcam"],
+    )
+    progress = selectors.precompute_progress(job=job)
+    assert progress["failed"] == collection.cases.count()
+    assert all("disk full" in failure["error"] for failure in progress["failures"])
+    assert not Explanation.objects.exists()
+    assert _stored_files(settings.MEDIA_ROOT) == []  # the heatmaps written before are gone
+
+
+def test_a_result_another_job_stored_meanwhile_is_updated_by_the_retry_not_duplicated(
+    engine_setup, monkeypatch, settings
+):
+    from explain.services import precompute
+
+    model, collection = engine_setup
+    real = precompute._result_files
+    raced = {}
+
+    def racing(lookup, case_ids, **kwargs):
+        files = real(lookup, case_ids, **kwargs)
+        if not raced:  # another job creates the first case's row after the uids were chosen
+            raced["row"] = Explanation.objects.create(
+                **lookup, case_id=case_ids[0], params={}, seed=0, target_class="nodule"
+            )
+        return files
+
+    monkeypatch.setattr(precompute, "_result_files", racing)
+    job = services.precompute_start(
+        with_metrics=METRICS, acting_user=None, model=model, collection=collection,
+        explainers=["saliency"],
+    )
+    assert selectors.precompute_progress(job=job)["status"] == "done"
+    cases = collection.cases.count()
+    assert Explanation.objects.count() == cases
+    row = Explanation.objects.get(pk=raced["row"].pk)
+    assert row.uid == raced["row"].uid and row.overlay_file.name == f"explanations/{row.uid}/overlay.png"
+    assert set(job.items.filter(config_key="saliency").values_list("attempts", flat=True)) == {2}
+    assert len(_stored_files(settings.MEDIA_ROOT)) == 3 * cases  # the first try's files are gone
+
+
+def test_a_forced_rerun_rewrites_each_results_files_in_place_without_leftovers(
+    engine_setup, settings
+):
+    model, collection = engine_setup
+    arguments = dict(
+        with_metrics=METRICS, acting_user=None, model=model, collection=collection,
+        explainers=["gradcam"],
+    )
+    services.precompute_start(**arguments)
+    before = {path: path.read_bytes() for path in _stored_files(settings.MEDIA_ROOT)}
+    for path in before:
+        path.write_bytes(b"stale")
+    services.precompute_start(**arguments, force=True)
+    after = {path: path.read_bytes() for path in _stored_files(settings.MEDIA_ROOT)}
+    assert after == before  # same names, fresh contents, no temporary files left
+
+
+def test_files_written_while_computing_or_after_it_are_the_same(engine_setup, monkeypatch):
+    from explain.services import precompute
+
+    model, collection = engine_setup
+
+    def stored(overlap: bool, force: bool) -> dict:
+        monkeypatch.setattr(precompute, "_overlap_writes", lambda device: overlap)
+        services.precompute_start(
+            with_metrics=METRICS, acting_user=None, model=model, collection=collection,
+            explainers=["saliency"], force=force,
+        )
+        return {
+            explanation.case_id: [
+                default_storage.open(field.name).read()
+                for field in (explanation.heatmap_file, explanation.normalized_file, explanation.overlay_file)
+            ]
+            for explanation in Explanation.objects.filter(explainer="saliency")
+        }
+
+    during = stored(overlap=True, force=False)
+    after = stored(overlap=False, force=True)
+    assert len(during) == collection.cases.count() and during == after

@@ -182,3 +182,14 @@ def test_raster_display_feeds_the_same_display_and_model_steps():
     np.testing.assert_array_equal(to_uint8(d01), [[0, 255], [128, 0]])
     out = to_model_input(d01, size=(2, 2), channels=3, mean=[0.5], std=[0.5])
     np.testing.assert_allclose(out[2], (d01 - 0.5) / 0.5, rtol=1e-6)
+
+
+def test_a_truncated_png_is_rejected_even_after_a_library_relaxed_pillow(monkeypatch):
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # as importing WeasyPrint does
+    data = encode(Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 64), np.uint8)))
+    with pytest.raises(ImageRejected) as info:
+        read_raster(data[: len(data) // 2], **LIMITS)
+    assert info.value.code == "unreadable_image"
+

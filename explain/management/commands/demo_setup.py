@@ -21,6 +21,8 @@ DEMO_ACCOUNTS = [
     ("coordinator", "demo-coordinator", "coordinator"),
     ("reader1", "demo-reader1", "reader"),
     ("reader2", "demo-reader2", "reader"),
+    ("reader3", "demo-reader3", "reader"),
+    ("statistician", "demo-statistician", "statistician"),
 ]
 
 

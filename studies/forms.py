@@ -1,0 +1,197 @@
+"""Forms of the coordinator workspace and the invitation page. They only parse input; every
+rule about what a study may look like lives in `studies.services`."""
+
+from __future__ import annotations
+
+from django import forms
+
+from core.errors import ServiceError
+from explain.models import ClassifierModel, Collection
+from studies import services
+from studies.models import Arm, Question, Study, StudyRole
+
+YES_NO = [("", "prefer not to say"), ("yes", "yes"), ("no", "no")]
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+class StudyCreateForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    model = forms.ModelChoiceField(
+        queryset=ClassifierModel.objects.none(), required=False,
+        help_text="the classifier whose predictions and explanations readers see",
+    )
+    collections = forms.ModelMultipleChoiceField(
+        queryset=Collection.objects.none(), required=False,
+        widget=forms.SelectMultiple(attrs={"size": 5}), help_text="where the study's cases come from",
+    )
+    design = forms.ChoiceField(choices=Study.Design.choices, initial=Study.Design.LATIN_SQUARE)
+    protocol = forms.ChoiceField(choices=Study.Protocol.choices, initial=Study.Protocol.SINGLE_STAGE)
+    sessions = forms.IntegerField(min_value=1, max_value=20, initial=1)
+    washout_days = forms.IntegerField(
+        min_value=0, max_value=365, initial=0, help_text="days between reading periods"
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model"].queryset = ClassifierModel.objects.order_by("name")
+        self.fields["collections"].queryset = Collection.objects.order_by("name")
+
+    def service_values(self) -> dict:
+        data = dict(self.cleaned_data)
+        data["collections"] = list(data["collections"])
+        return data
+
+
+class StudyEditForm(StudyCreateForm):
+    instructions = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), required=False,
+        help_text="shown to readers before their first session",
+    )
+    consent_text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), required=False,
+        help_text="readers agree to this before reading; changing it raises the consent version",
+    )
+    min_ai_wrong_share = forms.FloatField(
+        required=False, min_value=0, max_value=0.99,
+        help_text="minimum share of main cases the AI gets wrong, 0-1 (empty: no minimum)",
+    )
+
+    field_order = [
+        "title", "description", "instructions", "consent_text", "model", "collections",
+        "design", "protocol", "sessions", "washout_days", "min_ai_wrong_share",
+    ]
+
+    @classmethod
+    def for_study(cls, study: Study, data=None) -> StudyEditForm:
+        initial = {
+            field: getattr(study, field)
+            for field in ("title", "description", "instructions", "consent_text", "design",
+                          "protocol", "sessions", "washout_days", "min_ai_wrong_share")
+        }
+        initial["model"] = study.model_id
+        initial["collections"] = list(study.collections.values_list("pk", flat=True))
+        return cls(data, initial=initial)
+
+
+class ConfirmForm(forms.Form):
+    confirm = forms.BooleanField(required=True)
+
+
+class ArmForm(forms.Form):
+    kind = forms.ChoiceField(choices=Arm.Kind.choices)
+    explainer = forms.ChoiceField(
+        required=False, help_text="only for arms that show an explanation (or a placebo of one)"
+    )
+
+    def __init__(self, *args, study: Study, **kwargs):
+        super().__init__(*args, **kwargs)
+        supported = study.model.supported_explainers if study.model_id else []
+        self.fields["explainer"].choices = [("", "— none —")] + [(name, name) for name in supported]
+
+
+class QuestionForm(forms.Form):
+    kind = forms.ChoiceField(choices=Question.Kind.choices)
+    key = forms.CharField(max_length=40, help_text="column name in exports, e.g. diagnosis")
+    text = forms.CharField(max_length=300)
+    help_text = forms.CharField(max_length=300, required=False, label="Help text")
+    options = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False,
+        help_text="diagnosis: one choice per line (empty: the model's class labels)",
+    )
+    scale = forms.ChoiceField(
+        required=False,
+        choices=[("", "—"), ("slider100", "slider 0-100"), ("scale5", "5-point scale"), ("scale7", "7-point scale")],
+        help_text="confidence questions only",
+    )
+    points = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None,
+        choices=[("", "—"), ("5", "5"), ("7", "7")], help_text="Likert items only",
+    )
+    anchor_low = forms.CharField(max_length=100, required=False, help_text="Likert: lowest point's wording")
+    anchor_high = forms.CharField(max_length=100, required=False, help_text="Likert: highest point's wording")
+    applies_to = forms.ChoiceField(choices=Question.AppliesTo.choices, initial=Question.AppliesTo.ALL)
+    stage = forms.ChoiceField(
+        required=False,
+        choices=[("", "default for the kind")] + list(Question.Stage.choices),
+    )
+    required = forms.BooleanField(required=False, initial=True)
+
+    def service_values(self) -> dict:
+        data = self.cleaned_data
+        anchors = [data["anchor_low"], data["anchor_high"]]
+        return {
+            "kind": data["kind"],
+            "key": data["key"].strip(),
+            "text": data["text"],
+            "help_text": data["help_text"],
+            "options": _lines(data["options"]),
+            "scale": data["scale"],
+            "points": data["points"],
+            "anchors": anchors if any(a.strip() for a in anchors) else [],
+            "applies_to": data["applies_to"],
+            "stage": data["stage"],
+            "required": data["required"],
+        }
+
+
+class CaseSelectForm(forms.Form):
+    split = forms.CharField(max_length=16, required=False, help_text="only cases of this split, e.g. test")
+    main_count = forms.IntegerField(
+        min_value=1, required=False, help_text="empty: every remaining case"
+    )
+    training_count = forms.IntegerField(min_value=0, initial=0)
+    attention_count = forms.IntegerField(min_value=0, initial=0, label="Attention-check count")
+
+
+class UsernameField(forms.CharField):
+    """A username, cleaned to the user it names."""
+
+    def clean(self, value):
+        username = super().clean(value).strip()
+        try:
+            return services.user_by_username(username)
+        except ServiceError as exc:
+            raise forms.ValidationError(exc.problems) from None
+
+
+class RoleForm(forms.Form):
+    user = UsernameField(max_length=150, label="Username")
+    role = forms.ChoiceField(choices=StudyRole.Role.choices)
+
+
+class InviteForm(forms.Form):
+    email = forms.CharField(max_length=254, label="E-mail")
+    valid_days = forms.IntegerField(required=False, min_value=1, max_value=90, label="Valid for (days)")
+
+
+class InvitationAcceptForm(forms.Form):
+    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+    password_again = forms.CharField(widget=forms.PasswordInput, strip=False, label="Password (again)")
+    years_experience = forms.IntegerField(
+        required=False, min_value=0, max_value=70, label="Years of experience",
+        help_text="reading images of this kind",
+    )
+    specialty = forms.CharField(max_length=100, required=False)
+    is_radiologist = forms.TypedChoiceField(
+        choices=YES_NO, required=False, label="Radiologist?",
+        coerce=lambda value: value == "yes", empty_value=None,
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password") and data.get("password") != data.get("password_again"):
+            self.add_error("password_again", "the two passwords differ")
+        return data
+
+    def service_values(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "password": data["password"],
+            "years_experience": data["years_experience"],
+            "specialty": data["specialty"] or None,
+            "is_radiologist": data["is_radiologist"],
+        }

@@ -1,0 +1,433 @@
+"""Reads of the studies app: who may see which study, a study's problems and readiness, and
+readers' progress. Nothing here returns an arm's explainer except through the statistician's
+audited reveal (`studies.services.study_arms_reveal`) and the draft editor's `arm_condition`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Count, Max, Q, QuerySet
+from django.utils import timezone
+
+from core.permissions import is_coordinator
+from explain.models import CaseLabel, Explanation, Prediction
+from studies import randomization
+from studies.models import (
+    Arm,
+    Enrollment,
+    Question,
+    ReadingSession,
+    Study,
+    StudyCase,
+    StudyRole,
+    Trial,
+)
+
+# Access -------------------------------------------------------------------------------------
+
+
+def study_list_for_user(*, user) -> QuerySet[Study]:
+    """Studies the user coordinates or is the statistician of (site admins: every study)."""
+    studies = Study.objects.all()
+    if not user.is_superuser:
+        studies = studies.filter(
+            roles__user=user, roles__role__in=[StudyRole.Role.COORDINATOR, StudyRole.Role.STATISTICIAN]
+        )
+    return studies.distinct().prefetch_related("collections").select_related("model")
+
+
+def study_has_role(*, study: Study, user, role: str) -> bool:
+    if not user.is_authenticated:
+        return False
+    return StudyRole.objects.filter(study=study, user=user, role=role).exists()
+
+
+def study_can_manage(*, study: Study, user) -> bool:
+    """Coordinators of the study (who are still coordinators) and site admins."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return is_coordinator(user) and study_has_role(study=study, user=user, role=StudyRole.Role.COORDINATOR)
+
+
+def study_can_view(*, study: Study, user) -> bool:
+    """Managers and the study's statistician."""
+    return study_can_manage(study=study, user=user) or study_has_role(
+        study=study, user=user, role=StudyRole.Role.STATISTICIAN
+    )
+
+
+# Ground truth and the AI's correctness ------------------------------------------------------
+
+
+def case_truth(*, labels: dict[str, int], positive_class: str) -> bool | None:
+    """Whether the model's positive finding is present: True/False, None when unknown
+    (no labels at all, or the finding marked uncertain)."""
+    if not labels:
+        return None
+    value = labels.get(positive_class)
+    if value == CaseLabel.UNCERTAIN:
+        return None
+    return value == CaseLabel.POSITIVE
+
+
+def case_ai_correctness(*, model, case_ids) -> dict[int, bool | None]:
+    """case id -> whether the model's stored prediction matches the ground truth
+    (None: no prediction yet, or the truth is unknown)."""
+    case_ids = list(case_ids)
+    labels: dict[int, dict[str, int]] = {pk: {} for pk in case_ids}
+    for case_id, name, value in CaseLabel.objects.filter(case_id__in=case_ids).values_list(
+        "case_id", "name", "value"
+    ):
+        labels[case_id][name] = value
+    predicted = dict(
+        Prediction.objects.filter(model=model, case_id__in=case_ids).values_list("case_id", "predicted_class")
+    )
+    result: dict[int, bool | None] = {}
+    for pk in case_ids:
+        truth = case_truth(labels=labels[pk], positive_class=model.positive_class)
+        if pk not in predicted or truth is None:
+            result[pk] = None
+        else:
+            result[pk] = (predicted[pk] == model.positive_class) == truth
+    return result
+
+
+def study_strata(*, study: Study, case_ids) -> dict[int, str] | None:
+    """Randomization strata of main cases: ground truth x whether the AI is right, so that every
+    reader reads positive and negative cases, and AI-wrong cases, under every arm."""
+    if study.model_id is None:
+        return None
+    case_ids = list(case_ids)
+    correctness = case_ai_correctness(model=study.model, case_ids=case_ids)
+    labels: dict[int, dict[str, int]] = {pk: {} for pk in case_ids}
+    for case_id, name, value in CaseLabel.objects.filter(case_id__in=case_ids).values_list("case_id", "name", "value"):
+        labels[case_id][name] = value
+    strata = {}
+    for pk in case_ids:
+        truth = case_truth(labels=labels[pk], positive_class=study.model.positive_class)
+        truth_part = {True: "positive", False: "negative"}.get(truth, "unknown")
+        ai_part = {True: "ai_right", False: "ai_wrong"}.get(correctness.get(pk), "ai_unknown")
+        strata[pk] = f"{truth_part}/{ai_part}"
+    return strata
+
+
+# Configuration, problems and readiness ------------------------------------------------------
+
+
+def study_case_ids(*, study: Study) -> dict[str, list[int]]:
+    roles: dict[str, list[int]] = {role: [] for role in StudyCase.Role.values}
+    for case_id, role in study.study_cases.order_by("case_id").values_list("case_id", "role"):
+        roles[role].append(case_id)
+    return roles
+
+
+def arm_readiness(*, study: Study) -> list[dict]:
+    """Per arm: how many of the study's cases have what the arm shows (prediction, explanation)."""
+    case_ids = [pk for ids in study_case_ids(study=study).values() for pk in ids]
+    total = len(case_ids)
+    predicted = (
+        Prediction.objects.filter(model=study.model, case_id__in=case_ids).count() if study.model_id else 0
+    )
+    rows = []
+    for arm in study.arms.order_by("code"):
+        needs = []
+        if arm.shows_ai:
+            needs.append(("prediction", predicted))
+        if arm.shows_explanation:
+            explained = Explanation.objects.filter(
+                model=study.model, case_id__in=case_ids, explainer=arm.explainer,
+                placebo=arm.kind == Arm.Kind.PLACEBO, param_hash=arm.param_hash,
+            ).count()
+            needs.append(("explanation", explained))
+        missing = {name: total - present for name, present in needs if present < total}
+        rows.append(
+            {
+                "code": arm.code,
+                "kind": arm_blinded_kind(kind=arm.kind, study=study),
+                "condition": arm_condition(arm=arm, study=study),
+                "cases": total,
+                "ready": not missing,
+                "missing": missing,
+                "present": dict(needs),
+            }
+        )
+    return rows
+
+
+def study_ai_wrong(*, study: Study) -> dict:
+    """How many main cases the AI gets wrong, and, once readers are enrolled, how many scheduled
+    main trials per arm show a wrong AI output."""
+    main = study_case_ids(study=study)[StudyCase.Role.MAIN]
+    correctness = case_ai_correctness(model=study.model, case_ids=main) if study.model_id else {}
+    wrong = sorted(pk for pk, ok in correctness.items() if ok is False)
+    known = sum(1 for ok in correctness.values() if ok is not None)
+    per_arm = []
+    for arm in study.arms.order_by("code"):
+        trials = Trial.objects.filter(arm=arm, kind=Trial.Kind.MAIN)
+        per_arm.append(
+            {
+                "code": arm.code,
+                "shows_ai": arm.shows_ai,
+                "trials": trials.count(),
+                "ai_wrong_trials": trials.filter(case_id__in=wrong).count(),
+            }
+        )
+    return {
+        "main_cases": len(main),
+        "cases_with_known_correctness": known,
+        "ai_wrong_cases": len(wrong),
+        "ai_wrong_share": (len(wrong) / known) if known else None,
+        "min_ai_wrong_share": study.min_ai_wrong_share,
+        "per_arm": per_arm,
+    }
+
+
+def study_problems(*, study: Study) -> list[str]:
+    """Everything that stops the study from opening, one sentence each (empty: it can open)."""
+    problems: list[str] = []
+    if not study.title.strip():
+        problems.append("the study has no title")
+    if not study.consent_text.strip():
+        problems.append("the study has no consent text")
+    if study.model_id is None:
+        problems.append("choose the model whose outputs the study shows")
+    if not study.collections.exists():
+        problems.append("choose at least one case collection")
+    arms = list(study.arms.order_by("code"))
+    if not arms:
+        problems.append("the study has no arms; add at least one (e.g. unaided and AI + explanation)")
+    questions = list(study.questions.all())
+    if not questions:
+        problems.append("the study has no questions")
+    elif not any(q.kind == Question.Kind.DIAGNOSIS for q in questions):
+        problems.append("the study needs a diagnosis question (the analysis compares diagnoses)")
+    for question in questions:
+        if question.kind == Question.Kind.DIAGNOSIS and len(question.options) < 2:
+            problems.append(f"question {question.key} has fewer than two options")
+        shown = {
+            Question.AppliesTo.AI: ("the AI output", lambda arm: arm.shows_ai),
+            Question.AppliesTo.EXPLANATION: ("an explanation", lambda arm: arm.shows_explanation),
+            Question.AppliesTo.HEATMAP: ("a heatmap", lambda arm: arm.shows_heatmap),
+        }.get(question.applies_to)
+        if shown is not None and not any(shown[1](arm) for arm in arms):
+            problems.append(f"question {question.key} applies to arms that show {shown[0]}, but no arm does")
+    if study.protocol == Study.Protocol.TWO_STAGE and arms and not any(arm.shows_ai for arm in arms):
+        problems.append("two-stage reading reveals the AI output, but no arm shows it")
+    cases = study_case_ids(study=study)
+    main = cases[StudyCase.Role.MAIN]
+    if not main:
+        problems.append("the study has no main cases; choose its cases")
+    if arms and main:
+        problems += _sentence_case(randomization.validate_design(
+            design=study.design,
+            cases=main,
+            arms=[arm.code for arm in arms],
+            sessions=study.sessions,
+            washout_days=study.washout_days,
+            training_cases=cases[StudyCase.Role.TRAINING],
+            attention_cases=cases[StudyCase.Role.ATTENTION],
+        ))
+    if study.model_id and main:
+        for row in arm_readiness(study=study):
+            for what, missing in row["missing"].items():
+                problems.append(
+                    f"arm {row['code']}: {missing} of {row['cases']} cases have no precomputed {what} yet"
+                    " (run the precompute for this model and collection)"
+                )
+        if study.min_ai_wrong_share:
+            wrong = study_ai_wrong(study=study)
+            share = wrong["ai_wrong_share"]
+            if share is None or share < study.min_ai_wrong_share:
+                problems.append(
+                    f"the AI is wrong on {wrong['ai_wrong_cases']} of {wrong['cases_with_known_correctness']}"
+                    f" main cases with known truth ({(share or 0):.0%}), below the required"
+                    f" {study.min_ai_wrong_share:.0%}; change the case selection"
+                )
+        unknown_training = [
+            pk for pk, ok in case_ai_correctness(model=study.model, case_ids=cases[StudyCase.Role.TRAINING]).items()
+            if ok is None and not CaseLabel.objects.filter(case_id=pk).exists()
+        ]
+        if unknown_training:
+            problems.append(
+                f"{len(unknown_training)} training case(s) have no ground truth to show as feedback"
+            )
+    return problems
+
+
+def _sentence_case(problems: list[str]) -> list[str]:
+    """The schedule module writes full sentences; the problem lists here are lower-case clauses."""
+    return [p[:1].lower() + p[1:].rstrip(".") for p in problems]
+
+
+def study_config_snapshot(*, study: Study) -> dict:
+    """The configuration as a JSON document (frozen when the study opens)."""
+    cases = study_case_ids(study=study)
+    return {
+        "title": study.title,
+        "description": study.description,
+        "instructions": study.instructions,
+        "consent_text": study.consent_text,
+        "consent_version": study.consent_version,
+        "model": {"name": study.model.name, "uid": str(study.model.uid), "sha256": study.model.file_sha256}
+        if study.model_id
+        else None,
+        "collections": sorted(study.collections.values_list("name", flat=True)),
+        "design": study.design,
+        "protocol": study.protocol,
+        "sessions": study.sessions,
+        "washout_days": study.washout_days,
+        "min_ai_wrong_share": study.min_ai_wrong_share,
+        "seed": study.seed,
+        "schedule_algorithm": randomization.ALGORITHM_VERSION,
+        "arms": [
+            {"code": a.code, "kind": a.kind, "explainer": a.explainer, "params": a.params, "seed": a.seed,
+             "param_hash": a.param_hash}
+            for a in study.arms.order_by("code")
+        ],
+        "questions": [
+            {"key": q.key, "kind": q.kind, "text": q.text, "options": q.options, "scale": q.scale,
+             "points": q.points, "anchors": q.anchors, "applies_to": q.applies_to, "stage": q.stage,
+             "required": q.required}
+            for q in study.questions.all()
+        ],
+        "cases": cases,
+    }
+
+
+BLINDED_KIND = "explanation"
+
+
+def arm_blinded_kind(*, kind: str, study: Study) -> str:
+    """The arm kind a coordinator may see: the real kind in a draft; once the study opened,
+    `explanation` for both the explainer and the placebo arms."""
+    if study.status != Study.Status.DRAFT and kind in (Arm.Kind.AI_EXPLAINER, Arm.Kind.PLACEBO):
+        return BLINDED_KIND
+    return kind
+
+
+def arm_condition(*, arm: Arm, study: Study) -> str:
+    """What the coordinator sees of an arm: its condition while the study is a draft (they are
+    configuring it), only its kind once the configuration is frozen."""
+    if study.status == Study.Status.DRAFT and arm.explainer:
+        return f"{Arm.Kind(arm.kind).label}: {arm.explainer}"
+    return Arm.Kind(arm.kind).label if arm.kind in (Arm.Kind.UNAIDED, Arm.Kind.AI) else "AI prediction and explanation"
+
+
+# Sessions and progress ----------------------------------------------------------------------
+
+
+def session_unlocks_at(*, session: ReadingSession, previous: ReadingSession | None, enrolled_at):
+    """When a session becomes available: the first on enrollment; a later one when the one before
+    it is complete and, if it starts a new washout period, `washout` days after that completion."""
+    if previous is None:
+        return enrolled_at if session.index == 0 else None
+    if previous.completed_at is None:
+        return None
+    gap = session.unlock_after_days - previous.unlock_after_days
+    return previous.completed_at + timedelta(days=max(gap, 0))
+
+
+def enrollment_sessions(*, enrollment: Enrollment) -> list[dict]:
+    sessions = list(
+        enrollment.sessions.annotate(
+            total=Count("trials"), done=Count("trials", filter=Q(trials__completed_at__isnull=False))
+        ).order_by("index")
+    )
+    now = timezone.now()
+    rows, previous = [], None
+    for session in sessions:
+        unlocks_at = session_unlocks_at(
+            session=session, previous=previous, enrolled_at=enrollment.enrolled_at
+        )
+        rows.append(
+            {
+                "index": session.index,
+                "trials": session.total,
+                "done": session.done,
+                "unlocks_at": unlocks_at,
+                "unlocked": unlocks_at is not None and unlocks_at <= now,
+                "completed_at": session.completed_at,
+            }
+        )
+        previous = session
+    return rows
+
+
+def study_progress(*, study: Study) -> list[dict]:
+    """Per enrolled reader: trials done, sessions unlocked and done, last activity."""
+    enrollments = (
+        study.enrollments.select_related("reader")
+        .annotate(
+            trials_total=Count("sessions__trials", distinct=True),
+            trials_done=Count(
+                "sessions__trials", filter=Q(sessions__trials__completed_at__isnull=False), distinct=True
+            ),
+            last_trial=Max("sessions__trials__completed_at"),
+        )
+        .order_by("reader_index")
+    )
+    rows = []
+    for enrollment in enrollments:
+        sessions = enrollment_sessions(enrollment=enrollment)
+        rows.append(
+            {
+                "reader": enrollment.reader.get_username(),
+                "reader_index": enrollment.reader_index,
+                "trials_total": enrollment.trials_total,
+                "trials_done": enrollment.trials_done,
+                "sessions_total": len(sessions),
+                "sessions_unlocked": sum(1 for s in sessions if s["unlocked"]),
+                "sessions_done": sum(1 for s in sessions if s["completed_at"]),
+                "last_activity": enrollment.last_activity_at or enrollment.last_trial,
+                "consented": enrollment.consented_at is not None,
+            }
+        )
+    return rows
+
+
+def study_readers(*, study: Study) -> list[dict]:
+    """Readers with the reader role, enrolled or waiting for the study to open."""
+    enrolled = {e.reader_id: e for e in study.enrollments.all()}
+    rows = []
+    for member in study.roles.filter(role=StudyRole.Role.READER).select_related("user__reader_profile"):
+        profile = getattr(member.user, "reader_profile", None)
+        rows.append(
+            {
+                "username": member.user.get_username(),
+                "enrolled": member.user_id in enrolled,
+                "years_experience": profile.years_experience if profile else None,
+                "specialty": profile.specialty if profile else "",
+                "is_radiologist": profile.is_radiologist if profile else None,
+            }
+        )
+    return rows
+
+
+def study_responses(*, study: Study, limit: int | None = None) -> list[dict]:
+    """Stored responses, newest first, as the coordinator sees them: arms as codes only."""
+    from studies.models import Response
+
+    responses = (
+        Response.objects.filter(trial__session__enrollment__study=study)
+        .select_related("trial__session__enrollment__reader", "trial__arm", "trial__case")
+        .order_by("-submitted_at", "-pk")
+    )
+    if limit:
+        responses = responses[:limit]
+    return [
+        {
+            "reader": r.trial.session.enrollment.reader.get_username(),
+            "session": r.trial.session.index + 1,
+            "position": r.trial.position + 1,
+            "case": r.trial.case.key,
+            "arm": r.trial.arm.code,
+            "kind": r.trial.kind,
+            "stage": r.stage,
+            "answers": r.answers,
+            "seconds": r.seconds_on_stage,
+            "submitted_at": r.submitted_at,
+        }
+        for r in responses
+    ]

@@ -1,0 +1,445 @@
+"""Input and output shapes of the studies API.
+
+Blinding: nothing here renders an arm's explainer, parameters or seed. An arm is its code, a
+kind and the condition text from `selectors.arm_condition` (which names the explainer only
+while the study is a draft). Once the configuration is frozen, the explanation arms (real and
+placebo) share the kind `explanation`, so the output cannot tell the placebo apart either.
+Only the statistician's audited reveal (`RevealedArmSerializer`) shows what each arm is.
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
+from rest_framework import serializers
+
+from explain.models import ClassifierModel, Collection
+from studies import selectors
+from studies.models import Arm, Invitation, Question, Study, StudyRole
+from studies.selectors import BLINDED_KIND, arm_blinded_kind
+
+# Output-only kinds are documented as text, not enums, so that the schema has one `ArmKindEnum`
+# (the request's) and one `QuestionKindEnum` without ENUM_NAME_OVERRIDES.
+BLINDED_KIND_HELP = (
+    f"{', '.join(Arm.Kind.values)} while the study is a draft; once it opened, '{BLINDED_KIND}'"
+    " stands for both explanation kinds (real and placebo)"
+)
+# Bounds of the database columns, so that an absurd number is a 400 and not a database error.
+SMALL_INT_MAX = 32767
+ID_MAX = 2**63 - 1
+INVITATION_STATES = ["pending", "accepted", "revoked", "expired"]
+
+
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know instead of ignoring them (a typo is a 400, not a no-op)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(
+                set(data) - {name for name, f in self.fields.items() if not f.read_only}
+            )
+            if unknown:
+                raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class ProblemsSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="every problem, joined with '; '")
+    problems = serializers.ListField(child=serializers.CharField(), help_text="one sentence each")
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+# Studies ------------------------------------------------------------------------------------
+
+
+class _StudyFieldsSerializer(StrictSerializer):
+    """The configurable study fields, all optional (create and PATCH)."""
+
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True)
+    instructions = serializers.CharField(required=False, allow_blank=True)
+    consent_text = serializers.CharField(required=False, allow_blank=True)
+    model = serializers.PrimaryKeyRelatedField(
+        queryset=ClassifierModel.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="id of the registered model whose outputs the study shows",
+    )
+    collections = serializers.PrimaryKeyRelatedField(
+        queryset=Collection.objects.all(),
+        many=True,
+        required=False,
+        help_text="ids of the case collections the study draws its cases from",
+    )
+    design = serializers.ChoiceField(choices=Study.Design.choices, required=False)
+    protocol = serializers.ChoiceField(choices=Study.Protocol.choices, required=False)
+    sessions = serializers.IntegerField(required=False, max_value=SMALL_INT_MAX)
+    washout_days = serializers.IntegerField(required=False, max_value=SMALL_INT_MAX)
+    min_ai_wrong_share = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        help_text="minimum share (0-1) of main cases the AI gets wrong; null: no minimum",
+    )
+
+
+class StudyCreateSerializer(_StudyFieldsSerializer):
+    title = serializers.CharField(max_length=200)
+
+
+class StudyUpdateSerializer(_StudyFieldsSerializer):
+    pass
+
+
+class ArmSerializer(serializers.Serializer):
+    """An arm as coordinators see it (never its explainer once the study opened)."""
+
+    code = serializers.CharField()
+    kind = serializers.CharField(help_text=BLINDED_KIND_HELP)
+    condition = serializers.CharField(
+        help_text="what the arm shows; names the explainer only while the study is a draft"
+    )
+    shows_ai = serializers.BooleanField()
+    shows_explanation = serializers.BooleanField()
+
+    def to_representation(self, arm: Arm) -> dict:
+        study = self.context["study"]
+        return {
+            "code": arm.code,
+            "kind": arm_blinded_kind(kind=arm.kind, study=study),
+            "condition": selectors.arm_condition(arm=arm, study=study),
+            "shows_ai": arm.shows_ai,
+            "shows_explanation": arm.shows_explanation,
+        }
+
+
+@extend_schema_serializer(component_name="Arm")
+class ArmAddSerializer(StrictSerializer):
+    kind = serializers.ChoiceField(choices=Arm.Kind.choices)
+    explainer = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="explainer name for 'ai_explainer' and 'placebo' arms",
+    )
+    params = serializers.DictField(required=False, allow_null=True, default=None)
+    seed = serializers.IntegerField(required=False, default=0, max_value=2**31 - 1)
+
+
+class RevealedArmSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    kind = serializers.CharField(help_text=", ".join(Arm.Kind.values))
+    kind_label = serializers.CharField()
+    explainer = serializers.CharField()
+    params = serializers.DictField()
+    seed = serializers.IntegerField()
+    param_hash = serializers.CharField()
+
+
+class QuestionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Question
+        fields = [
+            "key",
+            "kind",
+            "text",
+            "help_text",
+            "options",
+            "scale",
+            "points",
+            "anchors",
+            "applies_to",
+            "stage",
+            "required",
+            "order",
+        ]
+        read_only_fields = fields
+
+
+@extend_schema_serializer(component_name="Question")
+class QuestionAddSerializer(StrictSerializer):
+    key = serializers.CharField(max_length=40, help_text="column name in exports")
+    kind = serializers.ChoiceField(choices=Question.Kind.choices)
+    text = serializers.CharField(max_length=300)
+    help_text = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    options = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="diagnosis choices (default: the study model's class labels)",
+    )
+    scale = serializers.ChoiceField(
+        choices=["slider100", "scale5", "scale7"],
+        required=False,
+        allow_blank=True,
+        help_text="confidence questions only",
+    )
+    points = serializers.IntegerField(required=False, allow_null=True, help_text="Likert: 5 or 7")
+    anchors = serializers.ListField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        help_text="Likert: [lowest, highest] wording",
+    )
+    applies_to = serializers.ChoiceField(choices=Question.AppliesTo.choices, required=False)
+    stage = serializers.ChoiceField(choices=Question.Stage.choices, required=False)
+    required = serializers.BooleanField(required=False)
+
+
+@extend_schema_serializer(component_name="Question")
+class QuestionUpdateSerializer(QuestionAddSerializer):
+    key = serializers.CharField(max_length=40, required=False)
+    kind = serializers.ChoiceField(choices=Question.Kind.choices, required=False)
+    text = serializers.CharField(max_length=300, required=False)
+    order = serializers.IntegerField(min_value=0, max_value=SMALL_INT_MAX, required=False)
+
+
+class CaseCountsSerializer(serializers.Serializer):
+    main = serializers.IntegerField()
+    training = serializers.IntegerField()
+    attention = serializers.IntegerField()
+
+
+def _case_ids(**kwargs) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+        help_text="case ids",
+        **kwargs,
+    )
+
+
+class CaseIdsSerializer(StrictSerializer):
+    main = _case_ids()
+    training = _case_ids(required=False, default=list)
+    attention = _case_ids(required=False, default=list)
+
+
+class CaseSelectSerializer(StrictSerializer):
+    split = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="only cases of this split"
+    )
+    main_count = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="main cases to choose (default: every case left after the others)",
+    )
+    training_count = serializers.IntegerField(required=False, default=0)
+    attention_count = serializers.IntegerField(required=False, default=0)
+
+
+class StudyListSerializer(serializers.ModelSerializer):
+    model_name = serializers.CharField(source="model.name", default=None, read_only=True)
+    collections = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = Study
+        fields = [
+            "id",
+            "uid",
+            "title",
+            "status",
+            "design",
+            "protocol",
+            "model",
+            "model_name",
+            "collections",
+            "created_at",
+            "opened_at",
+            "closed_at",
+        ]
+        read_only_fields = fields
+
+
+class StudyDetailSerializer(StudyListSerializer):
+    arms = serializers.SerializerMethodField()
+    questions = QuestionSerializer(many=True, read_only=True)
+    case_counts = serializers.SerializerMethodField()
+    problems = serializers.SerializerMethodField()
+    can_manage = serializers.SerializerMethodField()
+
+    class Meta(StudyListSerializer.Meta):
+        fields = [
+            *StudyListSerializer.Meta.fields,
+            "description",
+            "instructions",
+            "consent_text",
+            "consent_version",
+            "sessions",
+            "washout_days",
+            "min_ai_wrong_share",
+            "seed",
+            "arms",
+            "questions",
+            "case_counts",
+            "problems",
+            "can_manage",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(ArmSerializer(many=True))
+    def get_arms(self, study: Study) -> list[dict]:
+        return ArmSerializer(study.arms.order_by("code"), many=True, context={"study": study}).data
+
+    @extend_schema_field(CaseCountsSerializer)
+    def get_case_counts(self, study: Study) -> dict[str, int]:
+        return {role: len(ids) for role, ids in selectors.study_case_ids(study=study).items()}
+
+    def get_problems(self, study: Study) -> list[str]:
+        """What stops a draft from opening (empty once it opened)."""
+        if study.status != Study.Status.DRAFT:
+            return []
+        return selectors.study_problems(study=study)
+
+    def get_can_manage(self, study: Study) -> bool:
+        request = self.context.get("request")
+        return bool(request) and selectors.study_can_manage(study=study, user=request.user)
+
+
+# Readiness, progress, readers ---------------------------------------------------------------
+
+
+class ArmReadinessSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    kind = serializers.CharField(help_text=BLINDED_KIND_HELP)
+    cases = serializers.IntegerField()
+    ready = serializers.BooleanField()
+    missing = serializers.DictField(
+        child=serializers.IntegerField(), help_text="output ('prediction', 'explanation') -> cases"
+    )
+    present = serializers.DictField(child=serializers.IntegerField())
+
+
+class ArmAiWrongSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    shows_ai = serializers.BooleanField()
+    trials = serializers.IntegerField()
+    ai_wrong_trials = serializers.IntegerField()
+
+
+class AiWrongSerializer(serializers.Serializer):
+    main_cases = serializers.IntegerField()
+    cases_with_known_correctness = serializers.IntegerField()
+    ai_wrong_cases = serializers.IntegerField()
+    ai_wrong_share = serializers.FloatField(allow_null=True)
+    min_ai_wrong_share = serializers.FloatField(allow_null=True)
+    per_arm = ArmAiWrongSerializer(many=True)
+
+
+class ReadinessSerializer(serializers.Serializer):
+    problems = serializers.ListField(child=serializers.CharField())
+    arms = ArmReadinessSerializer(many=True)
+    ai_wrong = AiWrongSerializer()
+
+
+class ProgressSerializer(serializers.Serializer):
+    reader = serializers.CharField()
+    reader_index = serializers.IntegerField()
+    trials_total = serializers.IntegerField()
+    trials_done = serializers.IntegerField()
+    sessions_total = serializers.IntegerField()
+    sessions_unlocked = serializers.IntegerField()
+    sessions_done = serializers.IntegerField()
+    last_activity = serializers.DateTimeField(allow_null=True)
+    consented = serializers.BooleanField()
+
+
+class ReaderSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    enrolled = serializers.BooleanField()
+    years_experience = serializers.IntegerField(allow_null=True)
+    specialty = serializers.CharField(allow_blank=True)
+    is_radiologist = serializers.BooleanField(allow_null=True)
+
+
+# People -------------------------------------------------------------------------------------
+
+
+class RoleSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = StudyRole
+        fields = ["username", "role", "added_at"]
+        read_only_fields = fields
+
+
+class RoleAddSerializer(StrictSerializer):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=StudyRole.Role.choices)
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    """An invitation without its token (only its hash is stored)."""
+
+    state = serializers.SerializerMethodField()
+    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+    user = serializers.CharField(source="user.username", default=None, read_only=True)
+
+    class Meta:
+        model = Invitation
+        fields = [
+            "id",
+            "email",
+            "state",
+            "created_at",
+            "created_by",
+            "expires_at",
+            "accepted_at",
+            "revoked_at",
+            "user",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=INVITATION_STATES))
+    def get_state(self, invitation: Invitation) -> str:
+        if invitation.accepted_at:
+            return "accepted"
+        if invitation.revoked_at:
+            return "revoked"
+        if invitation.expires_at <= timezone.now():
+            return "expired"
+        return "pending"
+
+
+class InvitationCreatedSerializer(InvitationSerializer):
+    link = serializers.CharField(
+        read_only=True,
+        help_text="the one-time link to send the reader; shown in this response only",
+    )
+
+    class Meta(InvitationSerializer.Meta):
+        fields = [*InvitationSerializer.Meta.fields, "link"]
+        read_only_fields = fields
+
+
+class InvitationCreateSerializer(StrictSerializer):
+    email = serializers.CharField(max_length=254)
+    valid_days = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="1 to 90 (default: the site's)"
+    )
+
+
+class InvitationAcceptSerializer(StrictSerializer):
+    token = serializers.CharField(max_length=200)
+    password = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        style={"input_type": "password"},
+        help_text="the new account's password (not needed when signed in)",
+    )
+    years_experience = serializers.IntegerField(required=False, allow_null=True)
+    specialty = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    is_radiologist = serializers.BooleanField(required=False, allow_null=True)
+
+
+class InvitationAcceptedSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    study = serializers.IntegerField(help_text="id of the study the reader joined")
+    study_title = serializers.CharField()
+    enrolled = serializers.BooleanField(
+        help_text="whether the reader already has a schedule (the study is open)"
+    )

@@ -1,0 +1,64 @@
+"""Writes of the studies app. Every service takes `acting_user` (invitation acceptance: the
+reader) and records an audit row in the same transaction as its write."""
+
+from core.errors import ServiceError
+from studies.services.configuration import (
+    DEFAULT_LIKERT,
+    arm_add,
+    arm_remove,
+    question_add,
+    question_remove,
+    question_update,
+    questions_add_defaults,
+    study_cases_select,
+    study_cases_set,
+    study_create,
+    study_role_add,
+    study_role_remove,
+    study_update,
+    user_by_username,
+)
+from studies.services.lifecycle import (
+    reader_enroll,
+    study_arms_reveal,
+    study_close,
+    study_open,
+)
+from studies.services.people import (
+    invitation_accept,
+    invitation_create,
+    invitation_get_valid,
+    invitation_link,
+    invitation_revoke,
+    reader_profile_update,
+)
+from studies.services.precompute import study_precompute
+
+__all__ = [
+    "DEFAULT_LIKERT",
+    "ServiceError",
+    "arm_add",
+    "arm_remove",
+    "invitation_accept",
+    "invitation_create",
+    "invitation_get_valid",
+    "invitation_link",
+    "invitation_revoke",
+    "question_add",
+    "question_remove",
+    "question_update",
+    "questions_add_defaults",
+    "reader_enroll",
+    "reader_profile_update",
+    "study_arms_reveal",
+    "study_cases_select",
+    "study_cases_set",
+    "study_close",
+    "study_create",
+    "study_open",
+    "study_precompute",
+    "study_role_add",
+    "study_role_remove",
+    "study_update",
+    "user_by_username",
+]

@@ -1,0 +1,54 @@
+"""Coordinator pages of the studies app, and the invitation page readers open."""
+
+from django.urls import path
+
+from studies import reader_views, views
+
+app_name = "studies"
+
+urlpatterns = [
+    path("studies/", views.study_list, name="study-list"),
+    path("studies/new/", views.study_create, name="study-create"),
+    path("studies/<int:study_id>/", views.study_detail, name="study-detail"),
+    path("studies/<int:study_id>/open/", views.study_open, name="study-open"),
+    path("studies/<int:study_id>/close/", views.study_close, name="study-close"),
+    path("studies/<int:study_id>/edit/", views.study_edit, name="study-edit"),
+    path("studies/<int:study_id>/arms/", views.study_arms, name="study-arms"),
+    path("studies/<int:study_id>/arms/<int:arm_id>/remove/", views.arm_remove, name="arm-remove"),
+    path("studies/<int:study_id>/questions/", views.study_questions, name="study-questions"),
+    path(
+        "studies/<int:study_id>/questions/defaults/",
+        views.questions_defaults,
+        name="questions-defaults",
+    ),
+    path(
+        "studies/<int:study_id>/questions/<int:question_id>/remove/",
+        views.question_remove,
+        name="question-remove",
+    ),
+    path("studies/<int:study_id>/cases/", views.study_cases, name="study-cases"),
+    path("studies/<int:study_id>/readiness/", views.study_readiness, name="study-readiness"),
+    path("studies/<int:study_id>/people/", views.study_people, name="study-people"),
+    path("studies/<int:study_id>/people/remove/", views.role_remove, name="role-remove"),
+    path("studies/<int:study_id>/people/invite/", views.invitation_create, name="invitation-create"),
+    path(
+        "studies/<int:study_id>/invitations/<int:invitation_id>/revoke/",
+        views.invitation_revoke,
+        name="invitation-revoke",
+    ),
+    path("studies/<int:study_id>/progress/", views.study_progress, name="study-progress"),
+    path("studies/<int:study_id>/responses/", views.study_responses, name="study-responses"),
+    path("studies/<int:study_id>/precompute/", views.study_precompute, name="study-precompute"),
+    path("studies/<int:study_id>/reveal/", views.study_reveal, name="study-reveal"),
+    path("invite/<str:token>/", views.invitation_accept, name="invitation-accept"),
+    # The reader's pages
+    path("read/", reader_views.reader_home, name="reader-home"),
+    path("read/<int:study_id>/", reader_views.reader_study, name="reader-study"),
+    path("read/<int:study_id>/next/", reader_views.reader_next, name="reader-next"),
+    path("read/trials/<uuid:trial_uid>/", reader_views.reader_trial, name="reader-trial"),
+    path(
+        "read/trials/<uuid:trial_uid>/files/<str:name>",
+        reader_views.reader_trial_file,
+        name="reader-trial-file",
+    ),
+]

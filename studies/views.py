@@ -1,0 +1,572 @@
+"""Coordinator pages of the studies app, and the invitation page readers open.
+
+Views parse input with `studies.forms`, call one service (writes) or selectors (reads) and
+render. A ServiceError's problems are listed on the page with HTTP 400. Only people who may
+view a study (its coordinators, site admins, its statistician) see that its pages exist; writes
+need `study_can_manage`. The explainer behind an arm appears only through `arm_condition`
+(draft only) and the statistician's audited reveal.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from core.errors import ServiceError
+from core.permissions import is_coordinator
+from studies import randomization, selectors, services
+from studies.forms import (
+    ArmForm,
+    CaseSelectForm,
+    ConfirmForm,
+    InvitationAcceptForm,
+    InviteForm,
+    QuestionForm,
+    RoleForm,
+    StudyCreateForm,
+    StudyEditForm,
+)
+from studies.models import Arm, Invitation, Question, Study, StudyCase, StudyRole
+
+BAD_INPUT = 400
+GONE = 410
+
+
+# Access -------------------------------------------------------------------------------------
+
+
+def study_view(*, manage: bool = False):
+    """Load the study named by `study_id` for a signed-in user who may view it (others: 404);
+    with manage=True, POSTs also need `study_can_manage` (the statistician: 403)."""
+
+    def decorate(view):
+        @login_required
+        @wraps(view)
+        def wrapped(request, study_id: int, *args, **kwargs):
+            study = get_object_or_404(Study.objects.select_related("model"), pk=study_id)
+            if not selectors.study_can_view(study=study, user=request.user):
+                raise Http404("not found")
+            can_manage = selectors.study_can_manage(study=study, user=request.user)
+            if manage and request.method == "POST" and not can_manage:
+                raise PermissionDenied("only the study's coordinators can change it")
+            request.study_can_manage = can_manage
+            return view(request, study, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def _page(request, study: Study, template: str, context: dict, *, status: int = 200):
+    base = {
+        "study": study,
+        "can_manage": request.study_can_manage,
+        "is_draft": study.status == Study.Status.DRAFT,
+        "is_statistician": selectors.study_has_role(
+            study=study, user=request.user, role=StudyRole.Role.STATISTICIAN
+        ),
+    }
+    return render(request, template, {**base, **context}, status=status)
+
+
+# List and create ----------------------------------------------------------------------------
+
+
+@login_required
+def study_list(request):
+    return render(
+        request,
+        "studies/study_list.html",
+        {"studies": selectors.study_list_for_user(user=request.user), "can_create": is_coordinator(request.user)},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_create(request):
+    if not is_coordinator(request.user):
+        raise Http404("not found")
+    form = StudyCreateForm(request.POST or None)
+    problems: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        try:
+            study = services.study_create(acting_user=request.user, **form.service_values())
+        except ServiceError as exc:
+            problems = exc.problems
+        else:
+            messages.success(request, f"Study '{study.title}' created as a draft.")
+            return redirect("studies:study-detail", study_id=study.pk)
+    status = BAD_INPUT if problems or form.errors else 200
+    return render(request, "studies/study_create.html", {"form": form, "problems": problems}, status=status)
+
+
+# Overview, open and close -------------------------------------------------------------------
+
+
+def _checklist(study: Study) -> list[dict]:
+    cases = selectors.study_case_ids(study=study)
+    arms = list(study.arms.all())
+    questions = list(study.questions.all())
+    readiness = selectors.arm_readiness(study=study)
+    roles = list(study.roles.values_list("role", flat=True))
+    return [
+        {
+            "name": "Details",
+            "url": "studies:study-edit",
+            "done": bool(
+                study.title.strip() and study.consent_text.strip() and study.model_id
+                and study.collections.exists()
+            ),
+            "summary": (
+                f"model {study.model.name if study.model_id else '(none)'} · "
+                f"{study.collections.count()} collection(s) · "
+                f"{'consent text written' if study.consent_text.strip() else 'no consent text'}"
+            ),
+        },
+        {
+            "name": "Cases",
+            "url": "studies:study-cases",
+            "done": bool(cases[StudyCase.Role.MAIN]),
+            "summary": ", ".join(f"{len(ids)} {role}" for role, ids in cases.items()),
+        },
+        {
+            "name": "Arms",
+            "url": "studies:study-arms",
+            "done": bool(arms),
+            "summary": " ".join(arm.code for arm in arms) or "no arms",
+        },
+        {
+            "name": "Questions",
+            "url": "studies:study-questions",
+            "done": any(q.kind == Question.Kind.DIAGNOSIS for q in questions),
+            "summary": f"{len(questions)} question(s)",
+        },
+        {
+            "name": "Design",
+            "url": "studies:study-edit",
+            "done": bool(arms and cases[StudyCase.Role.MAIN]) and not randomization.validate_design(
+                design=study.design, cases=cases[StudyCase.Role.MAIN], arms=[arm.code for arm in arms],
+                sessions=study.sessions, washout_days=study.washout_days,
+                training_cases=cases[StudyCase.Role.TRAINING], attention_cases=cases[StudyCase.Role.ATTENTION],
+            ),
+            "summary": (
+                f"{study.get_design_display()} · {study.get_protocol_display()} · "
+                f"{study.sessions} session(s), washout {study.washout_days} day(s)"
+            ),
+        },
+        {
+            "name": "People",
+            "url": "studies:study-people",
+            "done": StudyRole.Role.READER in roles or study.invitations.exists(),
+            "summary": (
+                f"{roles.count(StudyRole.Role.COORDINATOR)} coordinator(s), "
+                f"{roles.count(StudyRole.Role.STATISTICIAN)} statistician(s), "
+                f"{roles.count(StudyRole.Role.READER)} reader(s)"
+            ),
+        },
+        {
+            "name": "Readiness",
+            "url": "studies:study-readiness",
+            "done": bool(readiness) and all(row["ready"] for row in readiness),
+            "summary": f"{sum(row['ready'] for row in readiness)} of {len(readiness)} arm(s) ready",
+        },
+    ]
+
+
+def _overview(request, study: Study, *, problems_from_action=(), status: int = 200):
+    opening = selectors.study_problems(study=study) if study.status == Study.Status.DRAFT else []
+    return _page(
+        request, study, "studies/study_detail.html",
+        {
+            "opening_problems": opening,
+            "problems": list(problems_from_action),
+            "steps": _checklist(study) if study.status == Study.Status.DRAFT else [],
+            "confirm_form": ConfirmForm(),
+        },
+        status=status,
+    )
+
+
+@study_view()
+def study_detail(request, study: Study):
+    return _overview(request, study)
+
+
+def _lifecycle_action(service, done_message: str):
+    @study_view(manage=True)
+    @require_POST
+    def action(request, study: Study):
+        form = ConfirmForm(request.POST)
+        if not form.is_valid():
+            return _overview(
+                request, study, problems_from_action=["tick the confirmation box first"], status=BAD_INPUT
+            )
+        try:
+            service(acting_user=request.user, study=study)
+        except ServiceError as exc:
+            return _overview(request, study, problems_from_action=exc.problems, status=BAD_INPUT)
+        messages.success(request, done_message)
+        return redirect("studies:study-detail", study_id=study.pk)
+
+    return action
+
+
+study_open = _lifecycle_action(
+    services.study_open, "The study is open: its configuration is frozen and its readers are enrolled."
+)
+study_close = _lifecycle_action(services.study_close, "The study is closed: no new reads start.")
+
+
+# Details and design -------------------------------------------------------------------------
+
+
+@study_view(manage=True)
+@require_http_methods(["GET", "POST"])
+def study_edit(request, study: Study):
+    form = StudyEditForm.for_study(study, request.POST or None)
+    problems: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.study_update(acting_user=request.user, study=study, **form.service_values())
+        except ServiceError as exc:
+            problems = exc.problems
+        else:
+            messages.success(request, "Details saved.")
+            return redirect("studies:study-detail", study_id=study.pk)
+    status = BAD_INPUT if problems or form.errors else 200
+    return _page(request, study, "studies/study_edit.html", {"form": form, "problems": problems}, status=status)
+
+
+# Arms ---------------------------------------------------------------------------------------
+
+
+def _arms_page(request, study: Study, form: ArmForm, problems=(), status: int = 200):
+    arms = [
+        {"arm": arm, "condition": selectors.arm_condition(arm=arm, study=study)}
+        for arm in study.arms.order_by("code")
+    ]
+    return _page(
+        request, study, "studies/study_arms.html",
+        {"arms": arms, "form": form, "problems": list(problems)}, status=status,
+    )
+
+
+@study_view(manage=True)
+@require_http_methods(["GET", "POST"])
+def study_arms(request, study: Study):
+    form = ArmForm(request.POST or None, study=study)
+    if request.method == "POST":
+        if not form.is_valid():
+            return _arms_page(request, study, form, status=BAD_INPUT)
+        try:
+            arm = services.arm_add(acting_user=request.user, study=study, **form.cleaned_data)
+        except ServiceError as exc:
+            return _arms_page(request, study, form, exc.problems, status=BAD_INPUT)
+        messages.success(request, f"Arm {arm.code} added.")
+        return redirect("studies:study-arms", study_id=study.pk)
+    return _arms_page(request, study, form)
+
+
+@study_view(manage=True)
+@require_POST
+def arm_remove(request, study: Study, arm_id: int):
+    arm = get_object_or_404(Arm, pk=arm_id, study=study)
+    try:
+        services.arm_remove(acting_user=request.user, arm=arm)
+    except ServiceError as exc:
+        return _arms_page(request, study, ArmForm(study=study), exc.problems, status=BAD_INPUT)
+    messages.success(request, f"Arm {arm.code} removed.")
+    return redirect("studies:study-arms", study_id=study.pk)
+
+
+# Questions ----------------------------------------------------------------------------------
+
+
+def _questions_page(request, study: Study, form: QuestionForm, problems=(), status: int = 200):
+    return _page(
+        request, study, "studies/study_questions.html",
+        {"questions": study.questions.all(), "form": form, "problems": list(problems)}, status=status,
+    )
+
+
+@study_view(manage=True)
+@require_http_methods(["GET", "POST"])
+def study_questions(request, study: Study):
+    form = QuestionForm(request.POST or None)
+    if request.method == "POST":
+        if not form.is_valid():
+            return _questions_page(request, study, form, status=BAD_INPUT)
+        try:
+            question = services.question_add(acting_user=request.user, study=study, **form.service_values())
+        except ServiceError as exc:
+            return _questions_page(request, study, form, exc.problems, status=BAD_INPUT)
+        messages.success(request, f"Question {question.key} added.")
+        return redirect("studies:study-questions", study_id=study.pk)
+    return _questions_page(request, study, form)
+
+
+@study_view(manage=True)
+@require_POST
+def questions_defaults(request, study: Study):
+    try:
+        added = services.questions_add_defaults(acting_user=request.user, study=study)
+    except ServiceError as exc:
+        return _questions_page(request, study, QuestionForm(), exc.problems, status=BAD_INPUT)
+    if added:
+        messages.success(request, f"Added {', '.join(q.key for q in added)}.")
+    else:
+        messages.info(request, "The study already has every default question.")
+    return redirect("studies:study-questions", study_id=study.pk)
+
+
+@study_view(manage=True)
+@require_POST
+def question_remove(request, study: Study, question_id: int):
+    question = get_object_or_404(Question, pk=question_id, study=study)
+    try:
+        services.question_remove(acting_user=request.user, question=question)
+    except ServiceError as exc:
+        return _questions_page(request, study, QuestionForm(), exc.problems, status=BAD_INPUT)
+    messages.success(request, f"Question {question.key} removed.")
+    return redirect("studies:study-questions", study_id=study.pk)
+
+
+# Cases --------------------------------------------------------------------------------------
+
+
+@study_view(manage=True)
+@require_http_methods(["GET", "POST"])
+def study_cases(request, study: Study):
+    form = CaseSelectForm(request.POST or None)
+    problems: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        try:
+            counts = services.study_cases_select(acting_user=request.user, study=study, **form.cleaned_data)
+        except ServiceError as exc:
+            problems = exc.problems
+        else:
+            messages.success(
+                request, "Cases chosen: " + ", ".join(f"{n} {role}" for role, n in counts.items()) + "."
+            )
+            return redirect("studies:study-cases", study_id=study.pk)
+    counts = [
+        (StudyCase.Role(role).label, len(ids)) for role, ids in selectors.study_case_ids(study=study).items()
+    ]
+    status = BAD_INPUT if problems or form.errors else 200
+    return _page(
+        request, study, "studies/study_cases.html",
+        {"form": form, "problems": problems, "counts": counts, "collections": study.collections.all()},
+        status=status,
+    )
+
+
+# Readiness ----------------------------------------------------------------------------------
+
+
+@study_view()
+def study_readiness(request, study: Study):
+    conditions = {arm.code: selectors.arm_condition(arm=arm, study=study) for arm in study.arms.all()}
+    rows = [
+        {**row, "condition": conditions[row["code"]]} for row in selectors.arm_readiness(study=study)
+    ]
+    return _page(
+        request, study, "studies/study_readiness.html",
+        {
+            "rows": rows,
+            "ai_wrong": selectors.study_ai_wrong(study=study),
+            "precompute_url": reverse("explain:job-list"),
+        },
+    )
+
+
+@study_view(manage=True)
+@require_POST
+def study_precompute(request, study: Study):
+    try:
+        jobs = services.study_precompute(acting_user=request.user, study=study)
+    except ServiceError as exc:
+        for problem in exc.problems:
+            messages.error(request, problem)
+        return redirect("studies:study-readiness", study_id=study.pk)
+    for job in jobs:
+        messages.success(
+            request, f"Precompute job {job.pk} started on {job.collection.name}; results that exist are reused."
+        )
+    return redirect("studies:study-readiness", study_id=study.pk)
+
+
+# People -------------------------------------------------------------------------------------
+
+
+def invitation_state(invitation: Invitation, now=None) -> str:
+    now = now or timezone.now()
+    if invitation.accepted_at:
+        return "accepted"
+    if invitation.revoked_at:
+        return "revoked"
+    if invitation.expires_at <= now:
+        return "expired"
+    return "pending"
+
+
+def _people_page(request, study: Study, *, role_form=None, invite_form=None, problems=(),
+                 new_link: str = "", status: int = 200):
+    now = timezone.now()
+    invitations = [
+        {"invitation": invitation, "state": invitation_state(invitation, now)}
+        for invitation in study.invitations.select_related("user", "created_by")
+    ]
+    return _page(
+        request, study, "studies/study_people.html",
+        {
+            "roles": study.roles.select_related("user").order_by("role", "user__username"),
+            "readers": selectors.study_readers(study=study),
+            "invitations": invitations,
+            "role_form": role_form or RoleForm(),
+            "invite_form": invite_form or InviteForm(),
+            "problems": list(problems),
+            "new_link": new_link,
+            "accepts_people": study.status != Study.Status.CLOSED,
+        },
+        status=status,
+    )
+
+
+@study_view(manage=True)
+@require_http_methods(["GET", "POST"])
+def study_people(request, study: Study):
+    """The people of a study; a POST here gives someone a role."""
+    if request.method != "POST":
+        return _people_page(request, study)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        return _people_page(request, study, role_form=form, status=BAD_INPUT)
+    try:
+        services.study_role_add(acting_user=request.user, study=study, **form.cleaned_data)
+    except ServiceError as exc:
+        return _people_page(request, study, role_form=form, problems=exc.problems, status=BAD_INPUT)
+    member = form.cleaned_data["user"].get_username()
+    messages.success(request, f"{member} is now {form.cleaned_data['role']} of this study.")
+    return redirect("studies:study-people", study_id=study.pk)
+
+
+@study_view(manage=True)
+@require_POST
+def role_remove(request, study: Study):
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        problems = [f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()]
+        return _people_page(request, study, problems=problems, status=BAD_INPUT)
+    try:
+        services.study_role_remove(acting_user=request.user, study=study, **form.cleaned_data)
+    except ServiceError as exc:
+        return _people_page(request, study, problems=exc.problems, status=BAD_INPUT)
+    messages.success(request, f"Removed {form.cleaned_data['user'].get_username()} as {form.cleaned_data['role']}.")
+    return redirect("studies:study-people", study_id=study.pk)
+
+
+@study_view(manage=True)
+@require_POST
+def invitation_create(request, study: Study):
+    """Invite by e-mail. The link is shown once, on this response (only its hash is stored)."""
+    form = InviteForm(request.POST)
+    if not form.is_valid():
+        return _people_page(request, study, invite_form=form, status=BAD_INPUT)
+    try:
+        invitation, token = services.invitation_create(
+            acting_user=request.user, study=study, email=form.cleaned_data["email"],
+            valid_days=form.cleaned_data["valid_days"],
+        )
+    except ServiceError as exc:
+        return _people_page(request, study, invite_form=form, problems=exc.problems, status=BAD_INPUT)
+    messages.success(request, f"Invitation sent to {invitation.email}.")
+    return _people_page(request, study, new_link=services.invitation_link(token))
+
+
+@study_view(manage=True)
+@require_POST
+def invitation_revoke(request, study: Study, invitation_id: int):
+    invitation = get_object_or_404(Invitation, pk=invitation_id, study=study)
+    try:
+        services.invitation_revoke(acting_user=request.user, invitation=invitation)
+    except ServiceError as exc:
+        return _people_page(request, study, problems=exc.problems, status=BAD_INPUT)
+    messages.success(request, f"Invitation of {invitation.email} revoked.")
+    return redirect("studies:study-people", study_id=study.pk)
+
+
+# Progress and the statistician's reveal -----------------------------------------------------
+
+
+@study_view()
+def study_progress(request, study: Study):
+    return _page(request, study, "studies/study_progress.html", {"rows": selectors.study_progress(study=study)})
+
+
+RESPONSES_SHOWN = 500
+
+
+@study_view()
+def study_responses(request, study: Study):
+    rows = selectors.study_responses(study=study, limit=RESPONSES_SHOWN)
+    return _page(request, study, "studies/study_responses.html", {"rows": rows, "limit": RESPONSES_SHOWN})
+
+
+@study_view()
+@require_http_methods(["GET", "POST"])
+def study_reveal(request, study: Study):
+    """The statistician's unblinding page. Every reveal is recorded in the audit trail."""
+    if not selectors.study_has_role(study=study, user=request.user, role=StudyRole.Role.STATISTICIAN):
+        raise PermissionDenied("only the study's statistician can reveal what the arms are")
+    arms = None
+    if request.method == "POST":
+        try:
+            arms = services.study_arms_reveal(acting_user=request.user, study=study)
+        except PermissionError as exc:
+            raise PermissionDenied(str(exc)) from None
+    return _page(request, study, "studies/study_reveal.html", {"arms": arms})
+
+
+# Invitation ---------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_accept(request, token: str):
+    """A reader's invitation link: sets up their account (or adds the study to the signed-in
+    one) and gives them the reader role. An unusable link answers 410 with the reason."""
+    try:
+        invitation = services.invitation_get_valid(token=token)
+    except ServiceError as exc:
+        return render(request, "studies/invitation_invalid.html", {"problems": exc.problems}, status=GONE)
+    signed_in = request.user.is_authenticated
+    form = None if signed_in else InvitationAcceptForm(request.POST or None)
+    problems: list[str] = []
+    if request.method == "POST" and (form is None or form.is_valid()):
+        values = {"acting_user": request.user} if signed_in else form.service_values()
+        try:
+            reader = services.invitation_accept(token=token, **values)
+        except ServiceError as exc:
+            problems = exc.problems
+        else:
+            if not signed_in:
+                login(request, reader, backend=settings.AUTHENTICATION_BACKENDS[0])
+            messages.success(
+                request, f"Welcome! You are a reader in '{invitation.study.title}'."
+            )
+            return redirect("home")
+    status = BAD_INPUT if problems or (form is not None and form.errors) else 200
+    return render(
+        request, "studies/invitation_accept.html",
+        {"invitation": invitation, "form": form, "problems": problems, "signed_in": signed_in},
+        status=status,
+    )
