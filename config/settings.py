@@ -10,6 +10,7 @@ in-process. Eager execution is the default because a broker is a service, and
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -66,6 +67,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "csp",
     "core",
     "explain",
     "studies",
@@ -80,6 +83,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if PRODUCTION:
@@ -150,14 +156,53 @@ MEDIA_ROOT = env_path("XRS_MEDIA_ROOT", VAR_DIR / "media")
 # Media holds de-identified patient images: it is never served as public static
 # files, only through views that check permissions.
 MEDIA_URL = "/media-is-not-served/"  # stored files go out only through permission-checked views
+# Cases, masks, models and explanations live in the default storage: the local file system
+# (one machine) or S3-compatible object storage shared by the web servers and any number of
+# workers on other hosts (XRS_STORAGE=s3; see docs/deployment.md).
+XRS_STORAGE = env_choice("XRS_STORAGE", "filesystem", ("filesystem", "s3"))
+if XRS_STORAGE == "s3":
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("XRS_S3_BUCKET"),
+            "endpoint_url": env_str("XRS_S3_ENDPOINT_URL", None),
+            "region_name": env_str("XRS_S3_REGION", None),
+            "access_key": env_str("XRS_S3_ACCESS_KEY_ID", None),
+            "secret_key": env_str("XRS_S3_SECRET_ACCESS_KEY", None),
+            "location": env_str("XRS_S3_PREFIX", ""),
+            # Patient images are never public: no ACLs, signed URLs are not handed out
+            # (files leave only through permission-checked views), no overwrite by renaming.
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _default_storage,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
         if PRODUCTION
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+
+# --- Authentication: django-axes locks a username (from one address) out after repeated
+# failed logins; ModelBackend does the actual checking.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("XRS_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("XRS_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind the reverse proxy the client address is the last hop the proxy appends.
+AXES_IPWARE_PROXY_COUNT = env_int("XRS_PROXY_COUNT", 0, minimum=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+SESSION_COOKIE_AGE = env_int("XRS_SESSION_HOURS", 12, minimum=1) * 3600
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -170,6 +215,24 @@ CSRF_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+# Content Security Policy: only the app's own scripts, styles and images; no inline script
+# or style (templates use static files; a nonce is available as request.csp_nonce).
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from functools import wraps
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -559,7 +558,7 @@ def invitation_accept(request, token: str):
             problems = exc.problems
         else:
             if not signed_in:
-                login(request, reader, backend=settings.AUTHENTICATION_BACKENDS[0])
+                login(request, reader, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(
                 request, f"Welcome! You are a reader in '{invitation.study.title}'."
             )
