@@ -64,6 +64,9 @@ class ReportListApi(APIView):
     )
     def post(self, request, study_id: int):
         study = self._study(request, study_id)
+        if not isinstance(request.data, dict):  # a JSON list, string or number
+            problem = "the request body must be an object such as {\"unblinded\": false}"
+            return Response({"detail": problem, "problems": [problem]}, status=400)
         unblinded = request.data.get("unblinded", False)
         if not isinstance(unblinded, bool):
             return Response({"detail": "unblinded must be true or false", "problems": ["unblinded must be true or false"]},

@@ -55,7 +55,7 @@ def report_request(*, acting_user, study: Study, unblinded: bool = False) -> Stu
     with transaction.atomic():
         report = StudyReport.objects.create(study=study, unblinded=unblinded, created_by=acting_user)
         audit.record(
-            acting_user=acting_user, action="report.request", obj=study,
+            acting_user=acting_user, action="report.request", obj=study, study=study,
             after={"report": str(report.uid), "unblinded": unblinded},
         )
         transaction.on_commit(lambda: build_report.delay(report.pk))
@@ -188,7 +188,7 @@ def report_download(*, acting_user, report: StudyReport, kind: str) -> tuple[str
         raise ServiceError(report.pdf_problem or f"this report has no {kind} file")
     with transaction.atomic():
         audit.record(
-            acting_user=acting_user, action="report.download", obj=report.study,
+            acting_user=acting_user, action="report.download", obj=report.study, study=report.study,
             after={"report": str(report.uid), "file": kind, "unblinded": report.unblinded},
         )
     content_type, filename = CONTENT_TYPES[kind]

@@ -82,9 +82,15 @@ def report_file(request, report_uid, kind: str):
     except ServiceError as exc:
         return render(request, "analysis/report_unavailable.html", {"problems": exc.problems}, status=404)
     inline = kind in ("html", "pdf") and request.GET.get("download") != "1"
-    response = FileResponse(
-        default_storage.open(name, "rb"), content_type=content_type, as_attachment=not inline, filename=filename
-    )
+    try:
+        handle = default_storage.open(name, "rb")
+    except OSError:  # the report row is there but its file has gone from storage
+        return render(
+            request, "analysis/report_unavailable.html",
+            {"problems": [f"the report's {kind} file is missing from storage; build the report again"]},
+            status=404,
+        )
+    response = FileResponse(handle, content_type=content_type, as_attachment=not inline, filename=filename)
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     if kind == "html":  # the report is self-contained: it may load nothing from anywhere

@@ -77,6 +77,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Every audit row written while a request runs records its client address.
+    "core.middleware.AuditContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -84,6 +86,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # A lost database connection in a view: 503 with a message (page or JSON), not a 500.
+    "core.errors.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its lockout response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -161,17 +165,26 @@ MEDIA_URL = "/media-is-not-served/"  # stored files go out only through permissi
 # workers on other hosts (XRS_STORAGE=s3; see docs/deployment.md).
 XRS_STORAGE = env_choice("XRS_STORAGE", "filesystem", ("filesystem", "s3"))
 if XRS_STORAGE == "s3":
+    _s3_endpoint = env_str("XRS_S3_ENDPOINT_URL", None)
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
             "bucket_name": env_str("XRS_S3_BUCKET"),
-            "endpoint_url": env_str("XRS_S3_ENDPOINT_URL", None),
+            "endpoint_url": _s3_endpoint,
+            # S3-compatible servers (MinIO, Ceph, moto) answer at one host: path-style URLs
+            # (`endpoint/bucket/key`) unless told otherwise; AWS itself picks (auto).
+            "addressing_style": env_choice(
+                "XRS_S3_ADDRESSING_STYLE",
+                "path" if _s3_endpoint else "auto",
+                ("auto", "path", "virtual"),
+            ),
             "region_name": env_str("XRS_S3_REGION", None),
             "access_key": env_str("XRS_S3_ACCESS_KEY_ID", None),
             "secret_key": env_str("XRS_S3_SECRET_ACCESS_KEY", None),
             "location": env_str("XRS_S3_PREFIX", ""),
             # Patient images are never public: no ACLs, signed URLs are not handed out
-            # (files leave only through permission-checked views), no overwrite by renaming.
+            # (files leave only through permission-checked views); an existing name is never
+            # overwritten (a new one is chosen, as on the file system).
             "default_acl": None,
             "querystring_auth": True,
             "file_overwrite": False,
@@ -199,9 +212,11 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("XRS_LOGIN_COOLOFF_MINUTES", 15, m
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-# Behind the reverse proxy the client address is the last hop the proxy appends.
-AXES_IPWARE_PROXY_COUNT = env_int("XRS_PROXY_COUNT", 0, minimum=0) or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# The client address (for the lockout and the audit trail): behind XRS_PROXY_COUNT trusted
+# reverse proxies it is the entry they appended to X-Forwarded-For, otherwise the peer address
+# (see core.middleware.client_ip; django-ipware is not used).
+XRS_PROXY_COUNT = env_int("XRS_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "core.middleware.client_ip"
 SESSION_COOKIE_AGE = env_int("XRS_SESSION_HOURS", 12, minimum=1) * 3600
 
 LOGIN_URL = "login"
@@ -241,6 +256,8 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Load balancers and orchestrators probe the health check over plain http on the backend.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 
 # --- Uploads: large DICOM files and zip archives stream to disk.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -5,7 +5,7 @@ from core.models import AuditEntry
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ("at", "actor_repr", "action", "object_type", "object_repr", "ip")
+    list_display = ("at", "actor_repr", "action", "object_type", "object_repr", "ip", "study_id")
     list_filter = ("action", "object_type")
     search_fields = ("actor_repr", "object_repr", "action")
     readonly_fields = [f.name for f in AuditEntry._meta.fields]

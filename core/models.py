@@ -10,7 +10,10 @@ class AuditEntry(models.Model):
     """One write, as it happened: who, when, from where, what, before and after.
 
     Rows are only ever inserted (see core.audit.record); the admin shows them
-    read-only.
+    read-only. `study_id` scopes a row to a study's audit trail (its coordinators and
+    statistician read and export it). It is a plain column, not a foreign key: core does
+    not depend on the studies app, and a row must never change or go with its study (on
+    PostgreSQL a trigger refuses UPDATE and DELETE, see migration 0002).
     """
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -25,10 +28,14 @@ class AuditEntry(models.Model):
     object_repr = models.CharField(max_length=200, blank=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
+    study_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["object_type", "object_id"])]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"]),
+            models.Index(fields=["study_id", "at"], name="core_audit_study_at_idx"),
+        ]
         verbose_name_plural = "audit entries"
 
     def __str__(self) -> str:

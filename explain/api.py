@@ -9,6 +9,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import bad_request_response
 from core.errors import ServiceError
 from core.permissions import IsCoordinator
 from explain import selectors, services
@@ -86,7 +87,13 @@ class CaseImportApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": ImportRequestSerializer},
-        responses={201: ImportReportSerializer, 400: ImportReportSerializer},
+        responses={
+            201: ImportReportSerializer,
+            400: bad_request_response(
+                "files were rejected (the import report), or the request was refused",
+                {"$ref": "#/components/schemas/ImportReport"},
+            ),
+        },
     )
     def post(self, request, collection_id: int):
         collection = get_object_or_404(Collection, pk=collection_id)

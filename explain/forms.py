@@ -29,13 +29,19 @@ class CollectionForm(forms.Form):
 
 
 class ImportForm(forms.Form):
-    files = MultipleFileField(help_text="DICOM, PNG or JPEG files, or zip archives of them")
+    # Empty files pass here so that the import refuses each by name ("the file is empty").
+    files = MultipleFileField(
+        allow_empty_file=True, help_text="DICOM, PNG or JPEG files, or zip archives of them"
+    )
     labels = forms.FileField(
         required=False,
+        allow_empty_file=True,
         help_text="labels CSV: generic (case,label[,mask][,split]), NIH ChestX-ray14 or CheXpert",
     )
     masks = MultipleFileField(
-        required=False, help_text="lesion masks (PNG or NPY) or a zip of them"
+        required=False,
+        allow_empty_file=True,
+        help_text="lesion masks (PNG or NPY) or a zip of them",
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -57,6 +58,15 @@ their dots."""
 MAX_LISTED_MATCHES = 3
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NPY_MAGIC = b"\x93NUMPY"
+MAX_KEY_CHARS = 255  # Case.key
+MAX_LABEL_CHARS = 100  # CaseLabel.name
+MAX_SPLIT_CHARS = 16  # Case.split
+SHOWN_CHARS = 60  # values echoed in problems are cut to this length
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A cell starting with one of these runs as a formula when the value reaches a spreadsheet
+(OWASP "CSV injection"); plain numbers such as -1.0 are exempt."""
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 class LabelsError(Exception):
@@ -80,6 +90,30 @@ class LabelRow:
 
 
 # --------------------------------------------------------------------------- keys
+
+
+def _shown(value: str) -> str:
+    """``value`` quoted for a problem line, cut to SHOWN_CHARS characters."""
+    value = value if len(value) <= SHOWN_CHARS else value[: SHOWN_CHARS - 1] + "…"
+    return "'" + "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in value) + "'"
+
+
+def _is_formula(value: str) -> bool:
+    text = value.strip(" ")
+    return text.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(text.strip())
+
+
+def _formula_problems(line: int | None, fields: list[str], header: list[str]) -> list[str]:
+    problems = []
+    for column, value in enumerate(fields):
+        if _is_formula(value):
+            where = f"row {line}" if line is not None else "header"
+            name = header[column] if line is not None and column < len(header) else f"#{column + 1}"
+            problems.append(
+                f"{where}: column {_shown(name)} holds {_shown(value.strip())}, which a "
+                "spreadsheet would run as a formula; refused"
+            )
+    return problems
 
 
 def _strip_extension(path: str) -> str:
@@ -122,10 +156,15 @@ def _read_text(source: bytes | str | Path) -> str:
                 f"got the text {source!r}, which looks like a file name; pass a pathlib.Path "
                 "to read a file (a str is read as CSV text)"
             )
-        return source.lstrip("\ufeff")
+        text = source.lstrip("\ufeff")
+        if "\x00" in text:
+            raise LabelsError(f"the label text holds NUL characters, not CSV text; {ACCEPTED_LAYOUTS}")
+        return text
     else:
         raise LabelsError(f"label source must be bytes, str or Path, not {type(source).__name__}")
-    if b"\x00" in data[:8192] or data.startswith(PNG_MAGIC):
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise LabelsError("the label file is UTF-16 (or UTF-32) text; save it as UTF-8 CSV")
+    if b"\x00" in data or data.startswith(PNG_MAGIC):
         raise LabelsError(f"the label file is binary, not CSV text; {ACCEPTED_LAYOUTS}")
     for encoding in ("utf-8-sig", "cp1252"):
         try:
@@ -174,7 +213,7 @@ def _detect(header: list[str]) -> str:
         return CHEXPERT
     if {"case", "label"} <= lower:
         return GENERIC
-    shown = ", ".join(repr(h) for h in header[:8]) + (" ..." if len(header) > 8 else "")
+    shown = ", ".join(_shown(h) for h in header[:8]) + (" ..." if len(header) > 8 else "")
     raise LabelsError(f"the header ({shown}) matches no known layout; {ACCEPTED_LAYOUTS}")
 
 
@@ -189,8 +228,9 @@ def parse_labels_csv(source: bytes | str | Path) -> tuple[str, list[LabelRow]]:
     seen: dict[str, str] = {}
     for name in header:
         if name and name.lower() in seen:
-            problems.append(f"column '{name}' appears twice in the header")
+            problems.append(f"column {_shown(name)} appears twice in the header")
         seen[name.lower()] = name
+    problems.extend(_formula_problems(None, header, header))
     if problems:
         raise LabelsError(problems)
     index = {name.lower(): i for i, name in enumerate(header)}
@@ -206,6 +246,10 @@ def parse_labels_csv(source: bytes | str | Path) -> tuple[str, list[LabelRow]]:
             problems.append(
                 f"row {line}: {len(fields)} fields but the header has {len(header)} columns"
             )
+            continue
+        formulas = _formula_problems(line, fields, header)
+        if formulas:
+            problems.extend(formulas)
             continue
         fields = [f.strip() for f in fields] + [""] * (len(header) - len(fields))
         row = parse_row(line, fields, index, header, problems)
@@ -229,10 +273,11 @@ def _generic_row(
     if not findings:
         problems.append(f"row {line}: blank value in column 'label'")
         ok = False
-    if not ok:
-        return None
     mask = fields[index["mask"]] if "mask" in index else ""
     split = fields[index["split"]] if "split" in index else ""
+    ok = _lengths_ok(line, case, findings, split, problems) and ok
+    if not ok:
+        return None
     return LabelRow(
         row=line,
         case_key=case,
@@ -240,6 +285,29 @@ def _generic_row(
         mask=mask or None,
         split=split or None,
     )
+
+
+def _lengths_ok(
+    line: int, case: str, findings: list[str], split: str, problems: list[str]
+) -> bool:
+    before = len(problems)
+    if len(case) > MAX_KEY_CHARS:
+        problems.append(
+            f"row {line}: case {_shown(case)} has {len(case)} characters, "
+            f"the limit is {MAX_KEY_CHARS}"
+        )
+    for name in findings:
+        if len(name) > MAX_LABEL_CHARS:
+            problems.append(
+                f"row {line}: label {_shown(name)} has {len(name)} characters, "
+                f"the limit is {MAX_LABEL_CHARS}"
+            )
+    if len(split) > MAX_SPLIT_CHARS:
+        problems.append(
+            f"row {line}: split {_shown(split)} has {len(split)} characters, "
+            f"the limit is {MAX_SPLIT_CHARS}"
+        )
+    return len(problems) == before
 
 
 _CHESTXRAY14_CANONICAL = {f.lower(): f for f in (*CHESTXRAY14_FINDINGS, NO_FINDING)}
@@ -259,7 +327,9 @@ def _chestxray14_row(
     for name in listed:
         canonical = _CHESTXRAY14_CANONICAL.get(name.lower())
         if canonical is None:
-            problems.append(f"row {line}: unknown finding '{name}' in column 'Finding Labels'")
+            problems.append(
+                f"row {line}: unknown finding {_shown(name)} in column 'Finding Labels'"
+            )
         else:
             findings.append(canonical)
     if NO_FINDING in findings and len(set(findings)) > 1:
@@ -290,7 +360,9 @@ def _chexpert_row(
             continue
         value = CHEXPERT_VALUES.get(raw)
         if value is None:
-            problems.append(f"row {line}: unknown value '{raw}' in column '{header[column]}'")
+            problems.append(
+                f"row {line}: unknown value {_shown(raw)} in column {_shown(header[column])}"
+            )
         else:
             labels[finding] = value
     if len(problems) > before:
@@ -305,7 +377,8 @@ def _duplicate_problems(rows: list[LabelRow]) -> list[str]:
     for row in rows:
         if row.case_key in first:
             problems.append(
-                f"row {row.row}: case '{row.case_key}' already appears in row {first[row.case_key]}"
+                f"row {row.row}: case {_shown(row.case_key)} already appears "
+                f"in row {first[row.case_key]}"
             )
         else:
             first[row.case_key] = row.row
@@ -334,17 +407,17 @@ def match_rows_to_files(rows: list[LabelRow], file_keys: Iterable[str]) -> dict[
         key = _strip_extension(_normalise_path(row.case_key))
         candidates = by_suffix.get(key, [])
         if not candidates:
-            problems.append(f"row {row.row}: case '{row.case_key}' matches no imported file")
+            problems.append(f"row {row.row}: case {_shown(row.case_key)} matches no imported file")
         elif len(candidates) > 1:
             shown = ", ".join(f"'{c}'" for c in candidates[:MAX_LISTED_MATCHES])
             more = len(candidates) - MAX_LISTED_MATCHES
             problems.append(
-                f"row {row.row}: case '{row.case_key}' matches {len(candidates)} files "
+                f"row {row.row}: case {_shown(row.case_key)} matches {len(candidates)} files "
                 f"({shown}{f' and {more} more' if more > 0 else ''})"
             )
         elif candidates[0] in matched:
             problems.append(
-                f"row {row.row}: case '{row.case_key}' matches file '{candidates[0]}', "
+                f"row {row.row}: case {_shown(row.case_key)} matches file {_shown(candidates[0])}, "
                 f"which row {matched[candidates[0]].row} already matched"
             )
         else:
@@ -421,7 +494,28 @@ def _png_mask(data: bytes, shape: tuple[int, int]) -> np.ndarray:
     return lesion
 
 
+def _check_npy_size(data: bytes) -> None:
+    """numpy allocates the array a .npy header declares before reading its data: refuse a
+    header that declares more bytes than the file holds (200000x200000 would take 37 GiB)."""
+    from numpy.lib import format as npy_format
+
+    handle = io.BytesIO(data)
+    try:
+        major, _ = npy_format.read_magic(handle)
+        read_header = npy_format.read_array_header_1_0 if major == 1 else npy_format.read_array_header_2_0
+        shape, _, dtype = read_header(handle)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+        raise LabelsError(f"mask .npy cannot be read: {exc}") from exc
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > len(data) - handle.tell():
+        raise LabelsError(
+            f"mask .npy declares shape {shape} ({declared:,} bytes) but holds "
+            f"{len(data) - handle.tell():,} bytes of data"
+        )
+
+
 def _npy_mask(data: bytes) -> np.ndarray:
+    _check_npy_size(data)
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:

@@ -81,14 +81,15 @@ class CaseSerializer(serializers.ModelSerializer):
 
 
 class ImportRequestSerializer(serializers.Serializer):
+    # Empty files pass here so that the import refuses each by name ("the file is empty").
     files = serializers.ListField(
-        child=serializers.FileField(),
+        child=serializers.FileField(allow_empty_file=True),
         allow_empty=False,
         help_text="DICOM, PNG or JPEG files, or zip archives of them",
     )
-    labels = serializers.FileField(required=False, help_text="labels CSV")
+    labels = serializers.FileField(required=False, allow_empty_file=True, help_text="labels CSV")
     masks = serializers.ListField(
-        child=serializers.FileField(),
+        child=serializers.FileField(allow_empty_file=True),
         required=False,
         help_text="lesion masks (PNG/NPY) or a zip archive of them, named as in the labels CSV",
     )

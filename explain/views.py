@@ -122,9 +122,10 @@ class CaseFileView(APIView):
             raise Http404("not found")
         case = get_object_or_404(Case, pk=case_id)
         field, content_type = CASE_FILES[kind]
-        response = FileResponse(
-            default_storage.open(getattr(case, field).name, "rb"), content_type=content_type
-        )
+        name = getattr(case, field).name
+        if not name or not default_storage.exists(name):  # a case row without that file
+            raise Http404("this case has no such file")
+        response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
         response["Cache-Control"] = "private, max-age=86400, immutable"
         return response
 
@@ -135,7 +136,11 @@ def mask_file(request, case_id: int):
     mask = case.masks.first()
     if mask is None:
         raise Http404("this case has no lesion mask")
-    return FileResponse(default_storage.open(mask.file.name, "rb"), content_type="image/png")
+    try:
+        handle = default_storage.open(mask.file.name, "rb")
+    except OSError:  # the row is there but its file has gone from storage
+        raise Http404("this case's lesion mask file is missing from storage") from None
+    return FileResponse(handle, content_type="image/png")
 
 
 @coordinator_required

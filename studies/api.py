@@ -16,6 +16,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import bad_request_response
 from core.errors import ServiceError
 from core.permissions import IsCoordinator
 from studies import selectors, services
@@ -32,7 +33,6 @@ from studies.serializers import (
     InvitationCreatedSerializer,
     InvitationCreateSerializer,
     InvitationSerializer,
-    ProblemsSerializer,
     ProgressSerializer,
     QuestionAddSerializer,
     QuestionSerializer,
@@ -54,7 +54,7 @@ STUDY_NOT_FOUND = "no such study"
 _NOT_FOUND = {404: OpenApiResponse(DetailSerializer, description="no such study (or not yours)")}
 _READ_ERRORS = {403: DetailSerializer, **_NOT_FOUND}
 _WRITE_ERRORS = {
-    400: OpenApiResponse(ProblemsSerializer, description="bad input or a frozen configuration"),
+    400: bad_request_response("bad input or a frozen configuration"),
     403: OpenApiResponse(DetailSerializer, description="not a coordinator of this study"),
     **_NOT_FOUND,
 }
@@ -115,7 +115,7 @@ class StudyListApi(StudyApi):
     @extend_schema(
         summary="Create a draft study (you become its coordinator)",
         request=StudyCreateSerializer,
-        responses={201: StudyDetailSerializer, 400: ProblemsSerializer, 403: DetailSerializer},
+        responses={201: StudyDetailSerializer, 400: bad_request_response(), 403: DetailSerializer},
     )
     def post(self, request):
         data = _payload(StudyCreateSerializer, request)
@@ -450,7 +450,7 @@ class InvitationAcceptApi(StudyApi):
         " created with `password`; with one, the invitation joins the signed-in account. The"
         " reader gets the reader role, and a schedule at once when the study is open.",
         request=InvitationAcceptSerializer,
-        responses={201: InvitationAcceptedSerializer, 400: ProblemsSerializer},
+        responses={201: InvitationAcceptedSerializer, 400: bad_request_response()},
     )
     def post(self, request):
         data = _payload(InvitationAcceptSerializer, request)

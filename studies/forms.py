@@ -195,3 +195,28 @@ class InvitationAcceptForm(forms.Form):
             "specialty": data["specialty"] or None,
             "is_radiologist": data["is_radiologist"],
         }
+
+
+class AuditFilterForm(forms.Form):
+    """Filters of a study's audit trail (GET). Choices: the actions and actors in the trail."""
+
+    action = forms.ChoiceField(required=False)
+    actor = forms.ChoiceField(required=False, label="User")
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, actions: list[str], actors: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [("", "any action")] + [(a, a) for a in actions]
+        self.fields["actor"].choices = [("", "anyone")] + [(a, a) for a in actors]
+
+    def clean(self):
+        values = super().clean()
+        since, until = values.get("since"), values.get("until")
+        if since and until and until < since:
+            raise forms.ValidationError("the end of the date range is before its start")
+        return values
+
+    def filters(self) -> dict:
+        return {key: self.cleaned_data.get(key) or ("" if key in ("action", "actor") else None)
+                for key in ("action", "actor", "since", "until")}

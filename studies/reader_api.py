@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -216,7 +216,11 @@ class ReadingAnswerApi(ReadingApi):
     )
     def post(self, request, trial_uid):
         trial = _trial(request, trial_uid)
-        data = ReadingAnswerSerializer(data=request.data)
+        try:
+            body = request.data
+        except ParseError as exc:  # a body that is not JSON: refused like any other answer
+            return _problems(ServiceError(f"the request body is not valid JSON: {exc.detail}"))
+        data = ReadingAnswerSerializer(data=body)
         if not data.is_valid():  # the same shape as every other refusal, for the page
             return _problems(ServiceError(_request_problems(data.errors)))
         try:

@@ -9,7 +9,7 @@ from django.http import Http404
 from django.urls import reverse
 
 from explain.models import Case, CaseLabel, Explanation, Prediction
-from studies.models import Arm, Enrollment, Response, Study, Trial
+from studies.models import Arm, Enrollment, Response, Study, StudyCase, Trial
 from studies.selectors import case_truth, enrollment_sessions
 from studies.services.reading import questions_for, trial_stages
 
@@ -190,6 +190,13 @@ def trial_payload(*, trial: Trial) -> dict:
 
 
 def _reference_labels(case_ids: list[int], study: Study) -> dict[int, str]:
+    """The labels shown under similar cases. A reference case that is also a case of the study
+    (the engine takes its references from the collection) is 'unknown': its label is the
+    ground truth of a case the study's readers read."""
+    in_study = set(
+        StudyCase.objects.filter(study=study, case_id__in=case_ids).values_list("case_id", flat=True)
+    )
+    case_ids = [pk for pk in case_ids if pk not in in_study]
     labels: dict[int, dict[str, int]] = {pk: {} for pk in case_ids}
     for case_id, name, value in CaseLabel.objects.filter(case_id__in=case_ids).values_list("case_id", "name", "value"):
         labels[case_id][name] = value

@@ -231,7 +231,9 @@ class CaseSelectSerializer(StrictSerializer):
 
 
 class StudyListSerializer(serializers.ModelSerializer):
-    model_name = serializers.CharField(source="model.name", default=None, read_only=True)
+    model_name = serializers.CharField(
+        source="model.name", default=None, allow_null=True, read_only=True
+    )
     collections = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
@@ -375,8 +377,12 @@ class InvitationSerializer(serializers.ModelSerializer):
     """An invitation without its token (only its hash is stored)."""
 
     state = serializers.SerializerMethodField()
-    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
-    user = serializers.CharField(source="user.username", default=None, read_only=True)
+    created_by = serializers.CharField(
+        source="created_by.username", default=None, allow_null=True, read_only=True
+    )
+    user = serializers.CharField(
+        source="user.username", default=None, allow_null=True, read_only=True
+    )
 
     class Meta:
         model = Invitation

@@ -40,6 +40,8 @@ urlpatterns = [
     path("studies/<int:study_id>/responses/", views.study_responses, name="study-responses"),
     path("studies/<int:study_id>/precompute/", views.study_precompute, name="study-precompute"),
     path("studies/<int:study_id>/reveal/", views.study_reveal, name="study-reveal"),
+    path("studies/<int:study_id>/audit/", views.study_audit, name="study-audit"),
+    path("studies/<int:study_id>/audit.csv", views.study_audit_csv, name="study-audit-csv"),
     path("invite/<str:token>/", views.invitation_accept, name="invitation-accept"),
     # The reader's pages
     path("read/", reader_views.reader_home, name="reader-home"),

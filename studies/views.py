@@ -9,23 +9,27 @@ need `study_can_manage`. The explainer behind an arm appears only through `arm_c
 
 from __future__ import annotations
 
+import csv
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.errors import ServiceError
 from core.permissions import is_coordinator
 from studies import randomization, selectors, services
 from studies.forms import (
     ArmForm,
+    AuditFilterForm,
     CaseSelectForm,
     ConfirmForm,
     InvitationAcceptForm,
@@ -534,6 +538,65 @@ def study_reveal(request, study: Study):
         except PermissionError as exc:
             raise PermissionDenied(str(exc)) from None
     return _page(request, study, "studies/study_reveal.html", {"arms": arms})
+
+
+# The study's audit trail ----------------------------------------------------------------------
+
+AUDIT_PAGE_SIZE = 50
+
+
+class _Echo:
+    """A file-like object whose write returns what it is given (for streaming a CSV)."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _audit_filter_form(request, study: Study) -> AuditFilterForm:
+    choices = selectors.audit_filter_choices(study=study)
+    return AuditFilterForm(request.GET, actions=choices["actions"], actors=choices["actors"])
+
+
+@study_view()
+@require_GET
+def study_audit(request, study: Study):
+    """Who did what to the study, when and from where; filters and pages (GET)."""
+    form = _audit_filter_form(request, study)
+    if not form.is_valid():
+        return _page(request, study, "studies/study_audit.html", {"form": form, "rows": []}, status=BAD_INPUT)
+    entries = selectors.audit_entries_for_study(study=study, **form.filters())
+    page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = urlencode([(key, value) for key, value in request.GET.items() if key != "page" and value])
+    return _page(
+        request, study, "studies/study_audit.html",
+        {
+            "form": form,
+            "listed": True,
+            "page": page,
+            "rows": selectors.audit_page_rows(entries=page.object_list, study=study),
+            "query": query,
+        },
+    )
+
+
+@study_view()
+@require_GET
+def study_audit_csv(request, study: Study):
+    """The (filtered) audit trail as CSV, streamed; the export is recorded in the trail."""
+    form = _audit_filter_form(request, study)
+    if not form.is_valid():
+        problems = [f"{field}: {message}" if field != "__all__" else message
+                    for field, messages_ in form.errors.items() for message in messages_]
+        return HttpResponse("\n".join(problems) + "\n", status=BAD_INPUT, content_type="text/plain; charset=utf-8")
+    try:
+        rows = services.study_audit_export(acting_user=request.user, study=study, **form.filters())
+    except PermissionError:
+        raise Http404("not found") from None
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="study-{study.pk}-audit.csv"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 # Invitation ---------------------------------------------------------------------------------

@@ -38,8 +38,11 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import struct
 import sys
 import warnings
+import zlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -49,11 +52,22 @@ from typing import Any
 
 import numpy as np
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import get_frame
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, apply_modality_lut, convert_color_space, get_decoder
-from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000TransferSyntaxes,
+    JPEGLSTransferSyntaxes,
+    JPEGTransferSyntaxes,
+    RLETransferSyntaxes,
+)
 
 from explain.imaging.errors import ImageRejected
 
@@ -62,6 +76,9 @@ MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 COLOR_PHOTOMETRICS = ("RGB", "YBR_FULL", "YBR_FULL_422", "PALETTE COLOR", "YBR_RCT", "YBR_ICT")
 SUPPORTED_PHOTOMETRICS = MONOCHROME + COLOR_PHOTOMETRICS
 _EXTRA_IMAGE_SOP_CLASSES = frozenset({"Enhanced US Volume Storage"})
+_UID = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+# JPEG, JPEG-LS and JPEG 2000 codestreams all end with the marker FFD9 (EOI / EOC).
+_ENDS_WITH_FFD9 = frozenset(JPEGTransferSyntaxes + JPEGLSTransferSyntaxes + JPEG2000TransferSyntaxes)
 
 
 @dataclass(frozen=True)
@@ -112,6 +129,7 @@ class DicomImage:
 def read_dicom(source: bytes | str | Path, *, max_bytes: int, max_pixels: int) -> DicomImage:
     """Parse, validate and decode one DICOM file (the middle frame of a multi-frame object)."""
     data = _load_bytes(source, max_bytes)
+    _check_deflated_size(data, max_bytes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = _parse(data)
@@ -134,7 +152,7 @@ def read_dicom(source: bytes | str | Path, *, max_bytes: int, max_pixels: int) -
         modality_values=values,
         photometric=photometric,
         is_color=is_color,
-        modality=str(ds.get("Modality", "") or "OT").strip().upper() or "OT",
+        modality=_modality(ds),
         voi_presets=presets,
         voi_lut=voi_lut,
         frame_index=frame_index,
@@ -165,6 +183,34 @@ def _check_bytes(size: int, max_bytes: int) -> None:
         raise ImageRejected("not_dicom", "the file is empty")
 
 
+_LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+_DEFLATED = b"1.2.840.10008.1.2.1.99"
+
+
+def _check_deflated_size(data: bytes, max_bytes: int) -> None:
+    """pydicom inflates a deflated dataset in one go: a few kilobytes of zeros can ask for
+    gigabytes. Inflate it here first, stopping at `max_bytes` (a deflate bomb is too_large)."""
+    if data[128:132] != b"DICM":
+        return
+    position = 132  # the file meta: explicit VR little endian elements of group 0002
+    while position + 8 <= len(data) and data[position : position + 2] == b"\x02\x00":
+        if data[position + 4 : position + 6] in _LONG_LENGTH_VRS:
+            position += 12 + int.from_bytes(data[position + 8 : position + 12], "little")
+        else:
+            position += 8 + int.from_bytes(data[position + 6 : position + 8], "little")
+    if _DEFLATED not in data[132:position]:
+        return
+    try:
+        inflated = zlib.decompressobj(-zlib.MAX_WBITS).decompress(data[position:], max_bytes + 1)
+    except zlib.error:
+        return  # pydicom reports the broken stream
+    if len(inflated) > max_bytes:
+        raise ImageRejected(
+            "too_large",
+            f"the deflated dataset expands to more than {max_bytes:,} bytes (a deflate bomb?)",
+        )
+
+
 def _parse(data: bytes) -> Dataset:
     forced = False
     try:
@@ -178,8 +224,11 @@ def _parse(data: bytes) -> Dataset:
     except Exception as exc:
         reason = f"DICOM header unreadable: {_first_line(exc)}"
         raise ImageRejected("corrupt_dicom", reason) from exc
+    _check_declared_lengths(ds, forced)  # before the elements are converted
     try:
         for _ in ds.iterall():  # convert every raw element now so parse errors surface here
+            pass
+        for _ in getattr(ds, "file_meta", None) or ():  # the file meta too (a Dataset)
             pass
     except Exception as exc:
         code = "not_dicom" if forced else "corrupt_dicom"
@@ -189,6 +238,44 @@ def _parse(data: bytes) -> Dataset:
             "not_dicom", "not a DICOM file (no DICM prefix and no SOP Class UID in the data)"
         )
     return ds
+
+
+def _check_declared_lengths(ds: Dataset, forced: bool) -> None:
+    """pydicom keeps whatever bytes remain when an element declares more than the file holds
+    (a truncated file, or a forged length such as 0xFFFFFFF0): refuse such a file."""
+    for dataset in (getattr(ds, "file_meta", None), ds):
+        if dataset is None:
+            continue
+        for tag in list(dataset.keys()):
+            elem = dataset.get_item(tag, keep_deferred=True)  # never converts
+            if not isinstance(elem, RawDataElement) or elem.length == 0xFFFFFFFF:
+                continue
+            size = len(elem.value) if isinstance(elem.value, bytes) else elem.length
+            if size < elem.length and forced:
+                raise ImageRejected(
+                    "not_dicom",
+                    f"not a DICOM file (no DICM prefix, and read as DICOM its element {elem.tag} "
+                    f"declares {elem.length:,} bytes where {size:,} remain)",
+                )
+            if size < elem.length and elem.tag == 0x7FE00010:
+                raise ImageRejected(
+                    "invalid_pixel_data",
+                    f"pixel data truncated: the element declares {elem.length:,} bytes, "
+                    f"the file holds {size:,}",
+                )
+            if size < elem.length:
+                raise ImageRejected(
+                    "corrupt_dicom",
+                    f"element {elem.tag} declares {elem.length:,} bytes but the file ends "
+                    f"after {size:,} (truncated or forged length)",
+                )
+
+
+def _modality(ds: Dataset) -> str:
+    modality = str(ds.get("Modality", "") or "OT").strip().upper() or "OT"
+    if len(modality) > 16 or not modality.isprintable():
+        raise ImageRejected("corrupt_dicom", f"Modality {modality[:40]!r} is not a code string")
+    return modality
 
 
 def _first_line(exc: BaseException) -> str:
@@ -230,6 +317,8 @@ def _check_sop_class(ds: Dataset) -> str:
     uid = _sop_class_uid(ds)
     if not uid:
         raise ImageRejected("not_dicom", "no SOP Class UID: not a DICOM composite object")
+    if len(uid) > 64 or not _UID.fullmatch(uid):
+        raise ImageRejected("corrupt_dicom", f"SOP Class UID {uid[:70]!r} is not a valid UID")
     name = sop_class_name(uid)
     meta = getattr(ds, "file_meta", None)
     instance = _text(ds.get("SOPInstanceUID")) or (
@@ -237,6 +326,9 @@ def _check_sop_class(ds: Dataset) -> str:
     )
     if not instance:
         raise ImageRejected("corrupt_dicom", f"{name} object without a SOP Instance UID")
+    for keyword in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
+        if isinstance(ds.get(keyword), MultiValue):
+            raise ImageRejected("corrupt_dicom", f"{keyword} holds several values; a UID has one")
     if "PixelData" not in ds:
         extra = " (float pixel data is not supported)" if _has_float_pixels(ds) else ""
         raise ImageRejected("no_pixel_data", f"no pixel data (SOP class {name}){extra}")
@@ -348,6 +440,8 @@ def _decode_frame(ds: Dataset, header: dict[str, int], index: int) -> tuple[np.n
         )
     if not ts.is_compressed:
         _check_native_length(ds, header)
+    elif ts in _ENDS_WITH_FFD9 or ts in RLETransferSyntaxes:
+        _check_compressed_frame(ds, ts, header, index)
     try:
         arr, meta = decoder.as_array(ds, index=index, as_rgb=True)
     except Exception as exc:
@@ -367,12 +461,105 @@ def _check_native_length(ds: Dataset, header: dict[str, int]) -> None:
     photometric = _text(ds.get("PhotometricInterpretation")).upper()
     if photometric == "YBR_FULL_422":  # two luminance samples share one chroma pair
         expected = expected // 3 * 2
-    actual = len(ds.PixelData)
+    actual = len(ds.PixelData or b"")
     if actual < expected:
         raise ImageRejected(
             "invalid_pixel_data",
             f"pixel data truncated: {actual:,} bytes, the header needs {expected:,}",
         )
+    if actual > expected + expected % 2:  # one padding byte makes an odd length even
+        raise ImageRejected(
+            "invalid_pixel_data",
+            f"pixel data is {actual:,} bytes, the header needs {expected:,}: "
+            "extra data after the image is refused",
+        )
+
+
+def _check_compressed_frame(ds: Dataset, ts: UID, header: dict[str, int], index: int) -> None:
+    """Structural checks the decoders skip. They fill a truncated JPEG frame with grey instead
+    of failing: refuse a JPEG, JPEG-LS or JPEG 2000 frame whose codestream lacks its end marker
+    (only NUL padding may follow it). They decode an RLE frame whose header declares the wrong
+    number of segments: refuse it (PS3.5 G.2: one segment per byte of each sample)."""
+    try:
+        frame = get_frame(ds.PixelData or b"", index, number_of_frames=header["frames"])
+    except Exception as exc:
+        raise ImageRejected(
+            "undecodable_transfer_syntax",
+            f"could not find frame {index} in the {ts.name} pixel data: {_first_line(exc)}",
+        ) from exc
+    if ts in RLETransferSyntaxes:
+        segments = header["samples"] * math.ceil(header["bits_allocated"] / 8)
+        declared = int.from_bytes(frame[:4], "little") if len(frame) >= 64 else -1
+        if declared != segments or int.from_bytes(frame[4:8], "little") != 64:
+            raise ImageRejected(
+                "undecodable_transfer_syntax",
+                f"RLE frame {index} has a broken header: it declares {declared} segments "
+                f"where the image needs {segments}",
+            )
+        return
+    if not bytes(frame[-8:]).rstrip(b"\x00").endswith(b"\xff\xd9"):
+        raise ImageRejected(
+            "undecodable_transfer_syntax",
+            f"{ts.name} frame {index} is truncated: its codestream has no end marker",
+        )
+    # The decoders allocate what the codestream declares, not what the header says: a frame
+    # declaring 60000x60000 pixels would take gigabytes before anything could be checked.
+    frame = bytes(frame)
+    size = _j2k_size(frame) if ts in JPEG2000TransferSyntaxes else _jpeg_size(frame)
+    if size is None:
+        raise ImageRejected(
+            "undecodable_transfer_syntax",
+            f"{ts.name} frame {index} has no readable frame header",
+        )
+    height, width = size
+    if width != header["cols"] or height not in (header["rows"], 0):  # 0: height in a DNL
+        raise ImageRejected(
+            "invalid_pixel_data",
+            f"the {ts.name} frame is {width}x{height} pixels, the header says "
+            f"{header['cols']}x{header['rows']}",
+        )
+
+
+_JPEG_FRAME_MARKERS = frozenset(  # SOF0-15 but DHT, JPG and DAC; SOF55 (JPEG-LS)
+    {*range(0xC0, 0xC4), *range(0xC5, 0xC8), *range(0xC9, 0xCC), *range(0xCD, 0xD0), 0xF7}
+)
+
+
+def _jpeg_size(frame: bytes) -> tuple[int, int] | None:
+    """(height, width) from a JPEG or JPEG-LS start-of-frame segment, None if there is none."""
+    if frame[:2] != b"\xff\xd8":
+        return None
+    position = 2
+    while position + 4 <= len(frame):
+        if frame[position] != 0xFF:
+            return None
+        marker = frame[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # segments without a length
+            position += 2
+            continue
+        if marker in _JPEG_FRAME_MARKERS:
+            if position + 9 > len(frame):
+                return None
+            return (
+                int.from_bytes(frame[position + 5 : position + 7], "big"),
+                int.from_bytes(frame[position + 7 : position + 9], "big"),
+            )
+        if marker == 0xDA:  # start of scan before any frame header
+            return None
+        position += 2 + int.from_bytes(frame[position + 2 : position + 4], "big")
+    return None
+
+
+def _j2k_size(frame: bytes) -> tuple[int, int] | None:
+    """(height, width) from a JPEG 2000 SIZ segment (right after the SOC marker)."""
+    at = frame.find(b"\xff\x4f\xff\x51")
+    if at < 0 or at + 24 > len(frame):
+        return None
+    xsiz, ysiz, x_offset, y_offset = struct.unpack(">IIII", frame[at + 8 : at + 24])
+    return ysiz - y_offset, xsiz - x_offset
 
 
 def _check_decoded_shape(
@@ -416,7 +603,14 @@ def _modality_values(arr: np.ndarray, ds: Dataset, frame_index: int) -> np.ndarr
         raise ImageRejected(
             "invalid_pixel_data", f"Modality LUT could not be applied: {_first_line(exc)}"
         ) from exc
-    return np.ascontiguousarray(out, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = np.ascontiguousarray(out, dtype=np.float32)
+    if not np.isfinite(values).all():
+        raise ImageRejected(
+            "invalid_pixel_data",
+            "the Modality LUT (rescale slope and intercept) gives values that are not finite",
+        )
+    return values
 
 
 def _rgb_values(
@@ -492,7 +686,8 @@ def voi_presets_from(source: Dataset) -> list[VoiPreset]:
         minimum = 1.0 if function == "LINEAR" else 0.0
         if not (math.isfinite(center) and math.isfinite(width)) or width <= 0 or width < minimum:
             continue
-        name = names[i] if i < len(names) and names[i] else f"Preset {i + 1}"
+        name = names[i].replace("\x00", "")[:64] if i < len(names) else ""
+        name = name or f"Preset {i + 1}"
         presets.append(VoiPreset(center=center, width=width, name=name, function=function))
     return presets
 

@@ -32,7 +32,14 @@ from explain.imaging import display
 from explain.imaging.dicom_read import read_dicom
 from explain.imaging.errors import ImageRejected
 from explain.imaging.raster import raster_display01, raster_to_png_bytes, read_raster
-from explain.import_sources import ImportItem, TooLarge, collect_items, is_table
+from explain.import_sources import (
+    UPLOAD_MAX_FILES,
+    ImportItem,
+    TooLarge,
+    Unreadable,
+    collect_items,
+    is_table,
+)
 from explain.models import Case, CaseLabel, Collection, LesionMask
 
 logger = logging.getLogger(__name__)
@@ -41,6 +48,7 @@ THUMBNAIL_SIZE = 256
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
 RASTER_SUFFIXES = {".png", ".jpg", ".jpeg"}
+DICOM_SUFFIXES = {".dcm", ".dicom", ".dic"}
 
 
 # --------------------------------------------------------------------------- collections
@@ -127,6 +135,7 @@ def cases_import(
     labels_path: Path | None = None,
     masks_dir: Path | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    max_files: int | None = None,
 ) -> ImportReport:
     """Import files, folders and zip archives into `collection` (an instance, or a
     name: then it is created once the request has passed its checks).
@@ -138,7 +147,9 @@ def cases_import(
     each in its own transaction.
     """
     items, problems = collect_items(
-        [Path(p) for p in paths], max_archive_bytes=settings.XRS_IMPORT_MAX_ARCHIVE_BYTES
+        [Path(p) for p in paths],
+        max_archive_bytes=settings.XRS_IMPORT_MAX_ARCHIVE_BYTES,
+        max_files=max_files,
     )
     if problems:
         raise ServiceError(problems)
@@ -150,6 +161,11 @@ def cases_import(
         labels_path = Path(labels_path)
         if not labels_path.is_file():
             raise ServiceError(f"{labels_path}: no such labels file")
+        if labels_path.stat().st_size > settings.XRS_IMPORT_MAX_BYTES:
+            raise ServiceError(
+                f"{labels_path.name}: the labels file is over the limit of "
+                f"{settings.XRS_IMPORT_MAX_BYTES:,} bytes"
+            )
         try:
             labels_format, rows = labels_lib.parse_labels_csv(labels_path)
         except labels_lib.LabelsError as exc:
@@ -196,7 +212,7 @@ def cases_import(
         for row in rows_by_key.values():
             if row.mask and _find_mask(row.mask, labels_path, masks_dir, mask_items) is None:
                 missing_masks.append(
-                    f"{labels_path.name}: row {row.row}: mask file {row.mask!r} not found"
+                    f"{labels_path.name}: row {row.row}: mask file {row.mask[:200]!r} not found"
                 )
         if missing_masks:
             raise ServiceError(missing_masks)
@@ -237,6 +253,8 @@ def cases_import(
             report.rejected.append((item.display_name, exc.code, exc.reason))
         except TooLarge as exc:
             report.rejected.append((item.display_name, "too_large", str(exc)))
+        except Unreadable as exc:
+            report.rejected.append((item.display_name, "unreadable_file", str(exc)))
         except _CaseProblem as exc:
             report.rejected.append((item.display_name, exc.code, exc.reason))
         except IntegrityError:
@@ -256,7 +274,15 @@ def _inside(path: Path, folder: Path) -> bool:
     try:
         path.resolve().relative_to(Path(folder).resolve())
         return True
-    except ValueError:
+    except (ValueError, OSError):
+        return False
+
+
+def _is_file(path: Path) -> bool:
+    """Path.is_file, False for names the file system refuses (too long, NUL bytes)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
         return False
 
 
@@ -266,14 +292,19 @@ def _ref_matches(relative_path: str, ref: str) -> bool:
 
 
 def _find_mask(ref: str, labels_path: Path | None, masks_dir: Path | None, mask_items: dict):
-    """A mask named in the labels CSV: a file beside the CSV or in --masks, or an import item."""
+    """A mask named in the labels CSV: a file beside the CSV or in --masks, or an import item.
+
+    A reference never leaves its folder: '../x.png' or '/etc/x.png' finds nothing there."""
     candidates = []
     if masks_dir is not None:
-        candidates += [Path(masks_dir) / ref, Path(masks_dir) / PurePosixPath(ref).name]
+        candidates += [
+            (Path(masks_dir), Path(masks_dir) / ref),
+            (Path(masks_dir), Path(masks_dir) / PurePosixPath(ref).name),
+        ]
     if labels_path is not None:
-        candidates.append(labels_path.parent / ref)
-    for candidate in candidates:
-        if candidate.is_file():
+        candidates.append((labels_path.parent, labels_path.parent / ref))
+    for folder, candidate in candidates:
+        if _inside(candidate, folder) and _is_file(candidate):
             return candidate
     for rel, item in mask_items.items():
         if _ref_matches(rel, ref):
@@ -291,17 +322,21 @@ def _mask_source(row, key, labels_path, masks_dir, mask_items):
                 Path(masks_dir) / f"{key}{suffix}",
                 Path(masks_dir) / f"{stem.name}{suffix}",
             ):
-                if candidate.is_file():
+                if _is_file(candidate):
                     return candidate, row.row if row is not None else None
     return None, None
 
 
 def _sniff(data: bytes, relative_path: str) -> str:
-    if data.startswith(PNG_SIGNATURE):
-        return "png"
-    if data.startswith(JPEG_SIGNATURE):
-        return "jpeg"
-    if PurePosixPath(relative_path).suffix.lower() in RASTER_SUFFIXES and data[128:132] != b"DICM":
+    suffix = PurePosixPath(relative_path).suffix.lower()
+    for kind, signature in (("png", PNG_SIGNATURE), ("jpeg", JPEG_SIGNATURE)):
+        if data.startswith(signature):
+            if suffix in DICOM_SUFFIXES:
+                raise ImageRejected(
+                    "not_dicom", f"named like a DICOM file ({suffix}) but is a {kind.upper()} image"
+                )
+            return kind
+    if suffix in RASTER_SUFFIXES and data[128:132] != b"DICM":
         raise ImageRejected("unreadable_image", "named like a PNG/JPEG image but is not one")
     return "dicom"
 
@@ -309,6 +344,12 @@ def _sniff(data: bytes, relative_path: str) -> str:
 def _prepare_case(*, item: ImportItem, key: str, row, mask_source, labels_name: str) -> _Prepared:
     max_bytes = settings.XRS_IMPORT_MAX_BYTES
     max_pixels = settings.XRS_IMPORT_MAX_PIXELS
+    if len(key) > labels_lib.MAX_KEY_CHARS:
+        raise _CaseProblem(
+            "key_too_long",
+            f"the case key (the path without its extension) has {len(key)} characters, "
+            f"the limit is {labels_lib.MAX_KEY_CHARS}",
+        )
     data = item.read(max_bytes=max_bytes)
     source_sha256 = hashlib.sha256(data).hexdigest()
     kind = _sniff(data, item.relative_path)
@@ -478,11 +519,21 @@ def _user_or_none(user):
     return user if user is not None and getattr(user, "is_authenticated", False) else None
 
 
+def _upload_name(uploaded, index: int) -> str:
+    """The uploaded file's base name, usable as a file name in a temporary folder."""
+    name = PurePosixPath((uploaded.name or "").replace("\\", "/")).name
+    if name in ("", ".", ".."):
+        return f"upload-{index}"
+    if len(name.encode()) > 255:
+        raise ServiceError(f"{name[:60]}…: the file name is longer than 255 bytes")
+    return name
+
+
 def uploaded_files_to_folder(files, *, folder: Path) -> list[Path]:
     """Write uploaded files (Django UploadedFile) into a temporary folder."""
     paths = []
     for index, uploaded in enumerate(files):
-        name = PurePosixPath(uploaded.name.replace("\\", "/")).name or f"upload-{index}"
+        name = _upload_name(uploaded, index)
         target = folder / f"{index:04d}" / name
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("wb") as handle:
@@ -507,24 +558,28 @@ def masks_to_folder(files, *, folder: Path) -> None:
     """Uploaded masks: plain files keep their names; zip archives are expanded safely."""
 
     folder.mkdir(parents=True, exist_ok=True)
-    for uploaded in files:
-        name = PurePosixPath(uploaded.name.replace("\\", "/")).name
+    for index, uploaded in enumerate(files):
+        name = _upload_name(uploaded, index)
         if name.lower().endswith(".zip"):
             archive_path = folder.parent / f"masks-{uuid.uuid4().hex}.zip"
             with archive_path.open("wb") as handle:
                 for chunk in uploaded.chunks():
                     handle.write(chunk)
-            from explain.import_sources import collect_items
-
             items, problems = collect_items(
-                [archive_path], max_archive_bytes=settings.XRS_IMPORT_MAX_ARCHIVE_BYTES
+                [archive_path],
+                max_archive_bytes=settings.XRS_IMPORT_MAX_ARCHIVE_BYTES,
+                max_files=UPLOAD_MAX_FILES,
             )
+            problems = [p.replace(str(archive_path), name) for p in problems]
             if problems:
                 raise ServiceError(problems)
             for item in items:
                 target = folder / item.relative_path
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(item.read(max_bytes=settings.XRS_IMPORT_MAX_BYTES))
+                try:
+                    target.write_bytes(item.read(max_bytes=settings.XRS_IMPORT_MAX_BYTES))
+                except (TooLarge, Unreadable) as exc:
+                    raise ServiceError(f"{name}:{item.relative_path}: {exc}") from None
         else:
             with (folder / name).open("wb") as handle:
                 for chunk in uploaded.chunks():
@@ -537,17 +592,22 @@ def cases_import_uploads(*, acting_user, collection: Collection, files, labels=N
     import re
 
     with TemporaryFolder() as folder:
-        paths = uploaded_files_to_folder(files, folder=folder / "files")
-        labels_path = uploaded_files_to_folder([labels], folder=folder / "labels")[0] if labels else None
-        masks_dir = None
-        if masks:
-            masks_dir = folder / "masks"
-            masks_to_folder(masks, folder=masks_dir)
-        report = cases_import(
-            acting_user=acting_user, collection=collection, paths=paths, labels_path=labels_path,
-            masks_dir=masks_dir,
-        )
-    prefix = re.compile(re.escape(str(folder / "files")) + r"/\d{4}/")
+        prefix = re.compile(re.escape(str(folder)) + r"/(?:files|labels)/\d{4}/")
+        try:
+            paths = uploaded_files_to_folder(files, folder=folder / "files")
+            labels_path = (
+                uploaded_files_to_folder([labels], folder=folder / "labels")[0] if labels else None
+            )
+            masks_dir = None
+            if masks:
+                masks_dir = folder / "masks"
+                masks_to_folder(masks, folder=masks_dir)
+            report = cases_import(
+                acting_user=acting_user, collection=collection, paths=paths, labels_path=labels_path,
+                masks_dir=masks_dir, max_files=UPLOAD_MAX_FILES,
+            )
+        except ServiceError as exc:  # name files as uploaded, never by their temporary paths
+            raise ServiceError([prefix.sub("", problem) for problem in exc.problems]) from None
     report.rejected = [(prefix.sub("", name), code, reason) for name, code, reason in report.rejected]
     report.skipped = [prefix.sub("", line) for line in report.skipped]
     return report

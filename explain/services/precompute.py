@@ -98,7 +98,16 @@ def _resolve_configs(model: ClassifierModel, explainers: list, placebo: list[str
             if is_placebo:
                 problems.append("similar_cases has no placebo form")
                 continue
-            k = int((entry.get("params") or {}).get("k", DEFAULT_SIMILAR_K))
+            raw_params = entry.get("params") or {}
+            k = raw_params.get("k", DEFAULT_SIMILAR_K) if isinstance(raw_params, dict) else None
+            unknown = sorted(set(raw_params) - {"k"}) if isinstance(raw_params, dict) else []
+            if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 100 or unknown:
+                problems.append(
+                    f"similar_cases: unknown parameter {unknown[0]!r} (known: k)"
+                    if unknown
+                    else "similar_cases: k must be a whole number from 1 to 100"
+                )
+                continue
             params, seed = {"k": k}, 0
             import hashlib
             import json
@@ -107,10 +116,15 @@ def _resolve_configs(model: ClassifierModel, explainers: list, placebo: list[str
                 json.dumps({"similar_cases": params}, sort_keys=True).encode()
             ).hexdigest()
         else:
+            seed = entry.get("seed", 0)
+            if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+                problems.append(f"{name}: seed must be a whole number from 0 to 2**63 - 1")
+                continue
             try:
-                config = resolve(name, entry.get("params"), int(entry.get("seed", 0)))
-            except ValueError as exc:
-                problems.append(f"{name}: {exc}")
+                config = resolve(name, entry.get("params"), seed)
+            except ValueError as exc:  # the message names the explainer already
+                message = str(exc)
+                problems.append(message if message.startswith(f"{name}:") else f"{name}: {message}")
                 continue
             params, seed, param_hash = config.params, config.seed, config.param_hash()
         key = name + (":placebo" if is_placebo else "")
@@ -288,8 +302,30 @@ def _stale_cutoff():
     return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + margin)
 
 
+ABANDONED = (
+    "abandoned {n} times: its worker stopped (crashed, was killed or ran past the time limit) "
+    "while computing it"
+)
+
+
+def _fail_abandoned(item_ids: list[int]) -> None:
+    """Fail the items a dead worker left that have had all their attempts: a case that crashes
+    its worker every time would otherwise be reclaimed, and crash one, at every redelivery."""
+    abandoned = PrecomputeItem.objects.filter(
+        pk__in=item_ids, job__status=PrecomputeJob.Status.RUNNING, status=PrecomputeItem.Status.RUNNING,
+        started_at__lt=_stale_cutoff(), attempts__gte=MAX_ATTEMPTS,
+    )
+    job_ids = set(abandoned.values_list("job_id", flat=True))
+    if abandoned.update(
+        status=PrecomputeItem.Status.FAILED, finished_at=timezone.now(), error=ABANDONED.format(n=MAX_ATTEMPTS)
+    ):
+        for job_id in job_ids:
+            _finish_if_complete(job_id)
+
+
 def _claim(item_ids: list[int]) -> tuple[str, list[PrecomputeItem]]:
     token = f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}"
+    _fail_abandoned(item_ids)
     PrecomputeItem.objects.filter(pk__in=item_ids, job__status=PrecomputeJob.Status.RUNNING).filter(
         Q(status=PrecomputeItem.Status.PENDING)
         | Q(status=PrecomputeItem.Status.RUNNING, started_at__lt=_stale_cutoff())
@@ -314,7 +350,10 @@ def precompute_run_items(*, item_ids: list[int], device: str | None = None) -> d
 
     Safe to call again with the same ids: items done by anyone are skipped.
     A failure puts the claimed items back to pending for a retry, or marks
-    them failed with the reason once MAX_ATTEMPTS is reached.
+    them failed with the reason once MAX_ATTEMPTS is reached. A batch of several
+    items that fails is retried item by item (`split`, each on queue `queue`),
+    so that one bad case does not fail its batch mates; a single item is
+    retried as it is (`retry`).
     """
     token, items = _claim(item_ids)
     if not items:
@@ -333,6 +372,12 @@ def precompute_run_items(*, item_ids: list[int], device: str | None = None) -> d
             pk__in=[i.pk for i in items if i.attempts >= MAX_ATTEMPTS], worker=token
         ).update(status=PrecomputeItem.Status.FAILED, error=reason, finished_at=timezone.now())
         _finish_if_complete(job.pk)
+        if len(items) > 1:
+            explainer = next((c["explainer"] for c in job.configs if c["key"] == items[0].config_key), None)
+            return {
+                "claimed": len(items), "failed": len(items), "split": retry_ids,
+                "queue": queue_for(items[0].config_key, explainer), "error": reason,
+            }
         return {"claimed": len(items), "failed": len(items), "retry": retry_ids, "error": reason}
     _finish_if_complete(job.pk)
     return {"claimed": len(items), **outcome}

@@ -2,6 +2,7 @@
 reader) and records an audit row in the same transaction as its write."""
 
 from core.errors import ServiceError
+from studies.services.audit_trail import study_audit_export
 from studies.services.configuration import (
     DEFAULT_LIKERT,
     arm_add,
@@ -51,6 +52,7 @@ __all__ = [
     "reader_enroll",
     "reader_profile_update",
     "study_arms_reveal",
+    "study_audit_export",
     "study_cases_select",
     "study_cases_set",
     "study_close",

@@ -128,7 +128,7 @@ def study_create(
         study.collections.set(collections)
         StudyRole.objects.create(study=study, user=acting_user, role=StudyRole.Role.COORDINATOR)
         audit.record(
-            acting_user=acting_user, action="study.create", obj=study,
+            acting_user=acting_user, action="study.create", obj=study, study=study,
             after={**_study_state(study), "seed": study.seed},
         )
     return study
@@ -168,7 +168,7 @@ def study_update(*, acting_user, study: Study, **changes) -> Study:
         changed = {k for k in after if after[k] != before[k]}
         if changed:
             audit.record(
-                acting_user=acting_user, action="study.update", obj=study,
+                acting_user=acting_user, action="study.update", obj=study, study=study,
                 before={k: before[k] for k in changed}, after={k: after[k] for k in changed},
             )
     return study
@@ -218,7 +218,7 @@ def arm_add(
         if not free:
             raise ServiceError(f"a study has at most {len(ARM_CODES)} arms")
         arm = Arm.objects.create(study=study, code=free[0], kind=kind, **resolved)
-        audit.record(acting_user=acting_user, action="study.arm_add", obj=study, after=_arm_state(arm))
+        audit.record(acting_user=acting_user, action="study.arm_add", obj=study, study=study, after=_arm_state(arm))
     return arm
 
 
@@ -228,7 +228,7 @@ def arm_remove(*, acting_user, arm: Arm) -> None:
         _require_draft(study)
         before = _arm_state(arm)
         arm.delete()
-        audit.record(acting_user=acting_user, action="study.arm_remove", obj=study, before=before)
+        audit.record(acting_user=acting_user, action="study.arm_remove", obj=study, study=study, before=before)
 
 
 # Questions ----------------------------------------------------------------------------------
@@ -335,7 +335,7 @@ def question_add(*, acting_user, study: Study, **values) -> Question:
         order = (study.questions.aggregate(m=Max("order"))["m"] or 0) + 1
         question = Question.objects.create(study=study, order=order, **normalised)
         audit.record(
-            acting_user=acting_user, action="study.question_add", obj=study, after=_question_state(question)
+            acting_user=acting_user, action="study.question_add", obj=study, study=study, after=_question_state(question)
         )
     return question
 
@@ -362,7 +362,7 @@ def question_update(*, acting_user, question: Question, **changes) -> Question:
         question.save()
         after = _question_state(question)
         audit.record(
-            acting_user=acting_user, action="study.question_update", obj=study,
+            acting_user=acting_user, action="study.question_update", obj=study, study=study,
             before={k: v for k, v in before.items() if after[k] != v},
             after={k: v for k, v in after.items() if before[k] != v},
         )
@@ -375,7 +375,7 @@ def question_remove(*, acting_user, question: Question) -> None:
         _require_draft(study)
         before = _question_state(question)
         question.delete()
-        audit.record(acting_user=acting_user, action="study.question_remove", obj=study, before=before)
+        audit.record(acting_user=acting_user, action="study.question_remove", obj=study, study=study, before=before)
 
 
 def questions_add_defaults(*, acting_user, study: Study) -> list[Question]:
@@ -440,7 +440,7 @@ def study_cases_set(
         )
         after = _case_counts(study)
         audit.record(
-            acting_user=acting_user, action="study.cases_set", obj=study, before=before,
+            acting_user=acting_user, action="study.cases_set", obj=study, study=study, before=before,
             after={**after, "main_ids": sorted(main), "training_ids": sorted(training),
                    "attention_ids": sorted(attention)},
         )
@@ -528,12 +528,22 @@ def study_role_add(*, acting_user, study: Study, user, role: str) -> StudyRole:
         raise ServiceError(f"{user.get_username()} is not a coordinator (ask a site admin to add them)")
     if study.status == Study.Status.CLOSED:
         raise ServiceError(f"study '{study.title}' is closed")
+    # The statistician can reveal what the arms are: they cannot also read the study blind.
+    other = {
+        StudyRole.Role.READER: StudyRole.Role.STATISTICIAN,
+        StudyRole.Role.STATISTICIAN: StudyRole.Role.READER,
+    }
+    if role in other and StudyRole.objects.filter(study=study, user=user, role=other[role]).exists():
+        raise ServiceError(
+            f"{user.get_username()} is a {other[role]} of this study; its statistician, who can see"
+            " what the arms are, cannot also be one of its readers"
+        )
     with transaction.atomic():
         study = _locked(study)
         member, created = StudyRole.objects.get_or_create(study=study, user=user, role=role)
         if created:
             audit.record(
-                acting_user=acting_user, action="study.role_add", obj=study,
+                acting_user=acting_user, action="study.role_add", obj=study, study=study,
                 after={"user": user.get_username(), "role": role},
             )
         if role == StudyRole.Role.READER and study.status == Study.Status.OPEN:
@@ -555,7 +565,7 @@ def study_role_remove(*, acting_user, study: Study, user, role: str) -> None:
         if not deleted:
             raise ServiceError(f"{user.get_username()} has no {role} role in this study")
         audit.record(
-            acting_user=acting_user, action="study.role_remove", obj=study,
+            acting_user=acting_user, action="study.role_remove", obj=study, study=study,
             before={"user": user.get_username(), "role": role},
         )
 

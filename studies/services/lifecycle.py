@@ -41,7 +41,7 @@ def study_open(*, acting_user, study: Study) -> Study:
         study.opened_at = timezone.now()
         study.save(update_fields=["frozen_config", "status", "opened_at"])
         audit.record(
-            acting_user=acting_user, action="study.open", obj=study,
+            acting_user=acting_user, action="study.open", obj=study, study=study,
             before={"status": Study.Status.DRAFT}, after={"status": study.status, "config": study.frozen_config},
         )
         readers = study.roles.filter(role=StudyRole.Role.READER).select_related("user").order_by("added_at", "pk")
@@ -60,7 +60,7 @@ def study_close(*, acting_user, study: Study) -> Study:
         study.closed_at = timezone.now()
         study.save(update_fields=["status", "closed_at"])
         audit.record(
-            acting_user=acting_user, action="study.close", obj=study,
+            acting_user=acting_user, action="study.close", obj=study, study=study,
             before={"status": Study.Status.OPEN}, after={"status": study.status},
         )
     return study
@@ -124,7 +124,7 @@ def reader_enroll(*, acting_user, study: Study, reader) -> Enrollment:
             ]
         Trial.objects.bulk_create(trials)
         audit.record(
-            acting_user=acting_user, action="study.enroll", obj=study,
+            acting_user=acting_user, action="study.enroll", obj=study, study=study,
             after={
                 "reader": reader.get_username(), "reader_index": index, "seed": study.seed,
                 "algorithm": schedule.algorithm, "sessions": len(schedule.sessions), "trials": len(trials),
@@ -151,7 +151,7 @@ def study_arms_reveal(*, acting_user, study: Study) -> list[dict]:
     ]
     with transaction.atomic():
         audit.record(
-            acting_user=acting_user, action="study.arms_reveal", obj=study,
+            acting_user=acting_user, action="study.arms_reveal", obj=study, study=study,
             after={"arms": [arm["code"] for arm in arms]},
         )
     return arms

@@ -54,7 +54,7 @@ def invitation_create(*, acting_user, study: Study, email: str, valid_days: int 
             expires_at=now + timedelta(days=days),
         )
         audit.record(
-            acting_user=acting_user, action="study.invite", obj=study,
+            acting_user=acting_user, action="study.invite", obj=study, study=study,
             after={"email": email, "expires_at": invitation.expires_at.isoformat()},
         )
         link = invitation_link(token)
@@ -82,7 +82,7 @@ def invitation_revoke(*, acting_user, invitation: Invitation) -> Invitation:
             raise ServiceError("the invitation was already used or revoked")
         invitation.refresh_from_db()
         audit.record(
-            acting_user=acting_user, action="study.invitation_revoke", obj=invitation.study,
+            acting_user=acting_user, action="study.invitation_revoke", obj=invitation.study, study=invitation.study,
             after={"email": invitation.email},
         )
     return invitation
@@ -170,7 +170,7 @@ def invitation_accept(
                 setattr(profile, field, value)
         profile.save()
         audit.record(
-            acting_user=reader, action="study.invitation_accept", obj=invitation.study,
+            acting_user=reader, action="study.invitation_accept", obj=invitation.study, study=invitation.study,
             after={"email": invitation.email, "reader": reader.get_username(), "new_account": not signed_in},
         )
         study_role_add(acting_user=reader, study=invitation.study, user=reader, role=StudyRole.Role.READER)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from django.db import transaction
+
+from core import audit
 from core.errors import ServiceError
 from explain import services as explain_services
 from explain.models import Case, PrecomputeJob
@@ -11,7 +14,10 @@ from studies.models import Arm, Study
 def study_precompute(*, acting_user, study: Study, with_metrics: bool = False) -> list[PrecomputeJob]:
     """Start one precompute job per collection the study's cases come from, for the predictions
     and the explanations (real and placebo) its arms need. Results that exist are skipped, so this
-    is safe to repeat. With no broker configured the jobs run before this returns."""
+    is safe to repeat. With no broker configured the jobs run before this returns.
+
+    Each job is audited by the engine; the study's own trail records that its precompute
+    started and which jobs it made (job ids only: the explainers would unblind the arms)."""
     if study.status != Study.Status.DRAFT:
         raise ServiceError(f"study '{study.title}' is {study.status}; its outputs were checked when it opened")
     if study.model_id is None:
@@ -40,5 +46,10 @@ def study_precompute(*, acting_user, study: Study, with_metrics: bool = False) -
                 case_ids=case_ids,
                 with_metrics=with_metrics,
             )
+        )
+    with transaction.atomic():
+        audit.record(
+            acting_user=acting_user, action="study.precompute", obj=study, study=study,
+            after={"jobs": [job.pk for job in jobs], "with_metrics": with_metrics},
         )
     return jobs

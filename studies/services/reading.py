@@ -199,7 +199,7 @@ def enrollment_consent(*, acting_user, enrollment: Enrollment, consent_version: 
         enrollment.refresh_from_db()
         if updated:
             audit.record(
-                acting_user=acting_user, action="reader.consent", obj=study,
+                acting_user=acting_user, action="reader.consent", obj=study, study=study,
                 after={"reader": acting_user.get_username(), "consent_version": consent_version},
             )
     return enrollment
@@ -219,7 +219,7 @@ def trial_show(*, acting_user, trial: Trial) -> Trial:
             ReadingSession.objects.filter(pk=trial.session_id, started_at__isnull=True).update(started_at=now)
             Enrollment.objects.filter(pk=enrollment.pk, started_at__isnull=True).update(started_at=now)
             Enrollment.objects.filter(pk=enrollment.pk).update(last_activity_at=now)
-            audit.record(acting_user=acting_user, action="trial.show", obj=trial, after={"state": Trial.State.SHOWN})
+            audit.record(acting_user=acting_user, action="trial.show", obj=trial, study=study, after={"state": Trial.State.SHOWN})
     trial.refresh_from_db()
     return trial
 
@@ -239,7 +239,7 @@ def trial_reveal(*, acting_user, trial: Trial) -> Trial:
             state=Trial.State.REVEALED, revealed_at=now
         ):
             Enrollment.objects.filter(pk=enrollment.pk).update(last_activity_at=now)
-            audit.record(acting_user=acting_user, action="trial.reveal", obj=trial, after={"state": Trial.State.REVEALED})
+            audit.record(acting_user=acting_user, action="trial.reveal", obj=trial, study=study, after={"state": Trial.State.REVEALED})
     trial.refresh_from_db()
     return trial
 
@@ -261,20 +261,29 @@ def trial_answer(
         return replay
     if stage not in Response.Stage.values:
         raise ServiceError(f"unknown stage {stage!r}")
-    enrollment, study = _check_reader_may_act(acting_user=acting_user, trial=trial)
-    stages = trial_stages(trial=trial, study=study)
-    if stage not in stages:
-        raise ServiceError("this trial has no unaided first stage; give your final answer")
-    expected = {
-        Response.Stage.FIRST: Trial.State.SHOWN,
-        Response.Stage.FINAL: Trial.State.REVEALED if len(stages) == 2 else Trial.State.SHOWN,
-    }[stage]
-    if trial.state != expected:
-        if Response.objects.filter(trial=trial, stage=stage).exists():
-            raise ServiceError("this stage was already answered; answers cannot be changed")
-        if trial.state == Trial.State.PENDING:
-            raise ServiceError("open the trial before answering")
-        raise ServiceError("the AI output must be revealed before the final answer")
+    try:
+        enrollment, study = _check_reader_may_act(acting_user=acting_user, trial=trial)
+        stages = trial_stages(trial=trial, study=study)
+        if stage not in stages:
+            raise ServiceError("this trial has no unaided first stage; give your final answer")
+        expected = {
+            Response.Stage.FIRST: Trial.State.SHOWN,
+            Response.Stage.FINAL: Trial.State.REVEALED if len(stages) == 2 else Trial.State.SHOWN,
+        }[stage]
+        if trial.state != expected:
+            if Response.objects.filter(trial=trial, stage=stage).exists():
+                raise ServiceError("this stage was already answered; answers cannot be changed")
+            if trial.state == Trial.State.PENDING:
+                raise ServiceError("open the trial before answering")
+            raise ServiceError("the AI output must be revealed before the final answer")
+    except ServiceError:
+        # A retry racing its original (a double click, a resend after a timeout): the original
+        # may have been stored since the lookup above and moved the trial on. Then this is a
+        # replay of it, not an answer out of order.
+        replay = Response.objects.filter(client_key=key, trial=trial, stage=stage).first()
+        if replay is not None:
+            return replay
+        raise
     cleaned = _clean_answers(questions_for(study=study, trial=trial, stage=stage), answers)
     now = timezone.now()
     since = trial.revealed_at if stage == Response.Stage.FINAL and len(stages) == 2 else trial.started_at
@@ -297,7 +306,7 @@ def trial_answer(
                 ReadingSession.objects.filter(pk=trial.session_id, completed_at__isnull=True).update(completed_at=now)
             Enrollment.objects.filter(pk=enrollment.pk).update(last_activity_at=now)
             audit.record(
-                acting_user=acting_user, action="trial.answer", obj=trial,
+                acting_user=acting_user, action="trial.answer", obj=trial, study=study,
                 after={"stage": stage, "response": response.pk, "state": next_state},
             )
     except IntegrityError:

@@ -110,3 +110,12 @@ def test_the_reports_api(client, coordinator, finished_study, eager):
     detail = client.get(f"/api/v1/reports/{uid}/").json()
     assert detail["status"] == "done" and detail["downloads"]["csv"].endswith("/files/csv")
     assert [r["uid"] for r in client.get(f"/api/v1/studies/{finished_study.pk}/reports/").json()] == [uid]
+
+
+def test_a_report_file_gone_from_storage_answers_404_with_a_reason(client, coordinator, finished_study, eager):
+    report = _build(coordinator, finished_study)
+    default_storage.delete(report.csv_file.name)
+    client.force_login(coordinator)
+    response = client.get(f"/reports/{report.uid}/files/csv")
+    assert response.status_code == 404
+    assert "missing from storage" in response.content.decode()

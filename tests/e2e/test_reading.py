@@ -51,7 +51,9 @@ UNBLINDING = re.compile(
 )
 UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
-VIEWER_READY = "document.body.dataset.viewerReady === '1'"
+# Predicates are functions, not expression strings: under the Content Security Policy (no
+# 'unsafe-eval') Playwright cannot evaluate a string while it polls.
+VIEWER_READY = "() => document.body.dataset.viewerReady === '1'"
 
 # Records, in milliseconds since navigation start, when the trial page says its viewer is ready.
 READY_TIMER_JS = """
@@ -212,7 +214,7 @@ def wait_ready(page) -> None:
 
 def load_times(page) -> dict:
     wait_ready(page)
-    page.wait_for_function("window.__xrsReadyAt !== undefined")
+    page.wait_for_function("() => window.__xrsReadyAt !== undefined")
     return page.evaluate(LOAD_TIMES_JS)
 
 
@@ -420,7 +422,7 @@ def test_invited_reader_consents_and_reads_a_two_stage_session_with_mouse_and_ke
                 figures = page.locator("[data-similar] figure")
                 assert figures.count() >= 1 and page.locator("[data-similar]").is_visible()
                 page.wait_for_function(
-                    "[...document.querySelectorAll('[data-similar] img')]"
+                    "() => [...document.querySelectorAll('[data-similar] img')]"
                     ".every((img) => img.complete && img.naturalWidth > 0)"
                 )
                 for caption in figures.locator("figcaption").all_inner_texts():
@@ -671,7 +673,7 @@ def test_trial_pages_of_every_arm_are_screenshotted_timed_and_do_not_name_the_co
             loads.append({"arm": name, "stage": "final", **load_times(page)})
             page.locator("[data-ai]").wait_for(state="visible")
         page.wait_for_function(
-            "[...document.querySelectorAll('img')].every((img) => img.complete && img.naturalWidth > 0)"
+            "() => [...document.querySelectorAll('img')].every((img) => img.complete && img.naturalWidth > 0)"
         )
         wait_stage_heading(page, "Your final answer" if trial.arm.shows_ai else "Your answer")
         html[f"{trial.position}-{name}"] = normalised_html(page)

@@ -85,11 +85,22 @@ def _wait(predicate, timeout: float, what: str, worker: subprocess.Popen | None 
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _counts(*, done: int, failed: int = 0) -> dict:
+    """A configuration's progress counters once its job is over."""
+    counts = dict.fromkeys(PrecomputeItem.Status.values, 0)
+    counts.update(done=done, failed=failed, total=done + failed)
+    return counts
+
+
 def _assert_every_item_exactly_once(job, collection, model):
     progress = selectors.precompute_progress(job=job)
     cases = collection.cases.count()
     assert progress["status"] == "done"
     assert progress["done"] == progress["total"] == cases * (1 + len(EXPLAINERS)), progress
+    assert progress["failed"] == progress["pending"] == progress["running"] == 0
+    assert progress["failures"] == []
+    # the job's progress counters, per configuration: every case done, none failed or left
+    assert progress["per_config"] == {key: _counts(done=cases) for key in ["prediction", *EXPLAINERS]}
     assert Prediction.objects.filter(model=model).count() == cases
     for name in EXPLAINERS:
         assert Explanation.objects.filter(model=model, explainer=name).count() == cases
@@ -149,3 +160,83 @@ def test_a_worker_killed_mid_job_is_replaced_and_every_item_is_still_done_once(
         assert job.items.filter(attempts__gte=2).exists()
     finally:
         _stop(second)
+
+
+def test_a_case_that_keeps_failing_is_given_up_after_bounded_retries_and_the_job_still_finishes(
+    services_available, demo_dataset, tmp_path, settings
+):
+    """A case whose stored source file is gone fails every try. Its items are retried a bounded number of
+    times and then failed with the reason; its batch mates are retried on their own and done
+    once; the job finishes instead of retrying forever."""
+    from django.core.files.storage import default_storage
+
+    from explain.services.precompute import MAX_ATTEMPTS
+
+    explainers = ["gradcam", "saliency"]
+    collection = import_demo_collection(demo_dataset)
+    model = register_demo_architecture(tmp_path)
+    cases = collection.cases.count()
+    victim = collection.cases.order_by("pk")[1]  # the second case of its batches: it has batch mates
+    default_storage.delete(victim.source_file.name)  # the model's input is made from it
+    worker = _worker(services_available, settings.MEDIA_ROOT, "w-poison")
+    try:
+        job = services.precompute_start(
+            acting_user=None, model=model, collection=collection, explainers=explainers, batch_size=2,
+            with_metrics=False,
+        )
+        _wait(lambda: selectors.precompute_progress(job=job)["status"] != "running", 240, "the job to finish", worker)
+    finally:
+        _stop(worker)
+    progress = selectors.precompute_progress(job=job)
+    assert progress["status"] == "done"
+    assert progress["per_config"] == {key: _counts(done=cases - 1, failed=1) for key in ["prediction", *explainers]}
+    failed = list(job.items.filter(status=PrecomputeItem.Status.FAILED))
+    assert {item.case_id for item in failed} == {victim.pk} and len(failed) == 1 + len(explainers)
+    for item in failed:
+        assert item.attempts == MAX_ATTEMPTS  # bounded: tried exactly MAX_ATTEMPTS times, then given up
+        assert "FileNotFoundError" in item.error and item.finished_at is not None
+    assert {(f["case"], f["config"]) for f in progress["failures"]} == {
+        (victim.pk, key) for key in ["prediction", *explainers]
+    }
+    assert all(f["error"] for f in progress["failures"])
+    # the batch mates were retried on their own and stored once
+    assert Prediction.objects.filter(model=model).count() == cases - 1
+    for name in explainers:
+        assert Explanation.objects.filter(model=model, explainer=name).count() == cases - 1
+    assert max(job.items.filter(status=PrecomputeItem.Status.DONE).values_list("attempts", flat=True)) <= 2
+
+
+def test_an_item_whose_workers_died_on_every_attempt_is_failed_when_its_message_comes_back(settings):
+    """A case that crashes its worker (out of memory, a segfault) leaves its item running; the
+    broker redelivers the message after the visibility timeout and a worker reclaims the item.
+    Once the item has had all its attempts it is failed with a reason instead of being reclaimed
+    (and crashing a worker) at every redelivery, and the job finishes."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from explain.models import PrecomputeJob
+    from explain.services.precompute import MAX_ATTEMPTS, precompute_run_items
+    from tests.studies.factories import make_collection, make_model
+
+    collection = make_collection(cases=2)
+    job = PrecomputeJob.objects.create(model=make_model(), collection=collection, configs=[])
+    long_ago = timezone.now() - timedelta(seconds=settings.CELERY_VISIBILITY_TIMEOUT + 60)
+    first, second = collection.cases.order_by("pk")
+    crashed = PrecomputeItem.objects.create(
+        job=job, case=first, config_key="prediction", status=PrecomputeItem.Status.RUNNING,
+        attempts=MAX_ATTEMPTS, started_at=long_ago, worker="dead-host:0123456789ab",
+    )
+    PrecomputeItem.objects.create(
+        job=job, case=second, config_key="prediction", status=PrecomputeItem.Status.DONE, attempts=1,
+        finished_at=long_ago,
+    )
+
+    assert precompute_run_items(item_ids=[crashed.pk]) == {"claimed": 0}
+    crashed.refresh_from_db()
+    assert crashed.status == PrecomputeItem.Status.FAILED
+    assert crashed.attempts == MAX_ATTEMPTS
+    assert f"abandoned {MAX_ATTEMPTS} times" in crashed.error and crashed.finished_at is not None
+    progress = selectors.precompute_progress(job=job)
+    assert progress["status"] == "done"
+    assert progress["per_config"] == {"prediction": _counts(done=1, failed=1)}

@@ -63,3 +63,16 @@ def test_the_admin_shows_library_objects_but_offers_no_unaudited_writes(client, 
     assert client.get(f"/admin/explain/case/{case.pk}/change/").status_code == 200
     assert client.get(f"/admin/explain/case/{case.pk}/delete/").status_code == 403
     assert client.get("/admin/explain/case/add/").status_code == 403
+
+
+def test_a_lesion_mask_gone_from_storage_answers_404_not_500(coordinator_client, demo_dataset):
+    from django.core.files.storage import default_storage
+
+    call_command(
+        "import_cases", str(demo_dataset / "images"), collection="Masks",
+        labels=str(demo_dataset / "labels.csv"), no_progress=True, stdout=io.StringIO(),
+    )
+    case = Case.objects.filter(masks__isnull=False).order_by("key").first()
+    assert coordinator_client.get(f"/library/cases/{case.pk}/mask.png").status_code == 200
+    default_storage.delete(case.masks.first().file.name)
+    assert coordinator_client.get(f"/library/cases/{case.pk}/mask.png").status_code == 404
