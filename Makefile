@@ -31,6 +31,7 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM)
 
+demo: export XRS_SITE_URL ?= http://$(HOST):$(PORT)
 demo: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_setup

@@ -33,5 +33,5 @@ class Command(ProblemCommand):
             self.fail([f"the demo report failed: {report.error}"])
         self.stdout.write(
             self.style.SUCCESS(f"Demo report ({report.get_status_display()}): ")
-            + f"http://127.0.0.1:8000/studies/{study.pk}/reports/"
+            + f"{settings.SITE_URL}/studies/{study.pk}/reports/"
         )

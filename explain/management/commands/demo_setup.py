@@ -120,7 +120,7 @@ class Command(ProblemCommand):
         self.stdout.write(
             f"Demo model held-out AUC: {metrics['test_auc']:.3f} (trained in {metrics['train_seconds']:.0f} s)"
         )
-        self.stdout.write("Open http://127.0.0.1:8000/ and log in as:")
+        self.stdout.write(f"Open {settings.SITE_URL}/ and log in as:")
         for username, password, role in DEMO_ACCOUNTS:
             self.stdout.write(f"  {role:<12} {username:<12} password: {password}")
 
@@ -152,7 +152,7 @@ class Command(ProblemCommand):
             subprocess.Popen(command, cwd=settings.BASE_DIR, stdout=handle, stderr=subprocess.STDOUT)  # noqa: S603
         self.stdout.write(
             "background precompute of every explainer with quality metrics started; progress on "
-            f"http://127.0.0.1:8000/library/precompute/ (log: {log})"
+            f"{settings.SITE_URL}/library/precompute/ (log: {log})"
         )
 
     def _accounts(self) -> User:

@@ -45,7 +45,7 @@ class Command(ProblemCommand):
         )
         self.stdout.write(
             self.style.SUCCESS(f"Demo study '{study.title}' is {study.status}")
-            + f": coordinate it at http://127.0.0.1:8000/studies/{study.pk}/"
+            + f": coordinate it at {settings.SITE_URL}/studies/{study.pk}/"
         )
         if options["simulated_readers"] > 0:
             simulated = demo.demo_simulated_study_build(
@@ -54,5 +54,5 @@ class Command(ProblemCommand):
             )
             self.stdout.write(
                 f"Simulated demo study '{simulated.title}' is {simulated.status}: "
-                f"http://127.0.0.1:8000/studies/{simulated.pk}/"
+                f"{settings.SITE_URL}/studies/{simulated.pk}/"
             )
