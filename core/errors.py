@@ -32,6 +32,9 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError | InterfaceError)
 
 
+DATABASE_UNAVAILABLE_BODY = {"detail": DATABASE_UNAVAILABLE, "problems": [DATABASE_UNAVAILABLE]}
+
+
 def _log_database_unavailable(request, exc: BaseException) -> None:
     import logging
 
@@ -46,7 +49,7 @@ def database_unavailable_api_response(request, exc: BaseException):
 
     _log_database_unavailable(request, exc)
     return Response(
-        {"detail": DATABASE_UNAVAILABLE, "problems": [DATABASE_UNAVAILABLE]},
+        DATABASE_UNAVAILABLE_BODY,
         status=503,
         headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
     )
@@ -71,7 +74,7 @@ class DatabaseUnavailableMiddleware:
 
         _log_database_unavailable(request, exc)
         if request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", ""):
-            response = JsonResponse({"detail": DATABASE_UNAVAILABLE, "problems": [DATABASE_UNAVAILABLE]}, status=503)
+            response = JsonResponse(DATABASE_UNAVAILABLE_BODY, status=503)
         else:
             page = render_to_string("503.html", {"message": DATABASE_UNAVAILABLE, "path": request.get_full_path()})
             response = HttpResponse(page, status=503)

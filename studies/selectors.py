@@ -10,6 +10,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from core.permissions import is_coordinator
+from explain.labels import FORMULA_STARTS
 from explain.models import CaseLabel, Explanation, Prediction
 from studies import randomization
 from studies.models import (
@@ -439,7 +440,6 @@ AUDIT_CSV_HEADER = (
     "at", "actor", "ip", "action", "object_type", "object_id", "object", "before", "after",
 )
 _ARM_DETAILS = ("explainer", "params", "param_hash", "seed")
-_CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def audit_entries_for_study(
@@ -509,7 +509,7 @@ def _json_cell(value) -> str:
 
 def _csv_safe(value: str) -> str:
     """Text a spreadsheet will not run as a formula."""
-    return "'" + value if value.startswith(_CSV_FORMULA_START) else value
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def audit_rows(*, entries, study: Study):

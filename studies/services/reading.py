@@ -244,6 +244,11 @@ def trial_reveal(*, acting_user, trial: Trial) -> Trial:
     return trial
 
 
+def _replay(*, key: uuid.UUID, trial: Trial, stage: str) -> Response | None:
+    """The response already stored under this client key for this trial and stage, if any."""
+    return Response.objects.filter(client_key=key, trial=trial, stage=stage).first()
+
+
 def trial_answer(
     *, acting_user, trial: Trial, stage: str, answers: Any, client_key, interactions: Any = None
 ) -> Response:
@@ -280,7 +285,7 @@ def trial_answer(
         # A retry racing its original (a double click, a resend after a timeout): the original
         # may have been stored since the lookup above and moved the trial on. Then this is a
         # replay of it, not an answer out of order.
-        replay = Response.objects.filter(client_key=key, trial=trial, stage=stage).first()
+        replay = _replay(key=key, trial=trial, stage=stage)
         if replay is not None:
             return replay
         raise
@@ -310,8 +315,8 @@ def trial_answer(
                 after={"stage": stage, "response": response.pk, "state": next_state},
             )
     except IntegrityError:
-        replay = Response.objects.filter(client_key=key).first()
-        if replay is not None and replay.trial_id == trial.pk and replay.stage == stage:
+        replay = _replay(key=key, trial=trial, stage=stage)
+        if replay is not None:
             return replay
         raise ServiceError("this stage was already answered; answers cannot be changed") from None
     trial.refresh_from_db()
