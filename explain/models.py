@@ -194,6 +194,9 @@ class Explanation(models.Model):
     overlay_file = models.FileField(max_length=255, blank=True, help_text="RGBA PNG, one colormap")
     raw_min = models.FloatField(null=True)
     raw_max = models.FloatField(null=True)
+    highlighted_fraction = models.FloatField(
+        null=True, blank=True, help_text="Share of pixels the overlay highlights (empty below 0.001)"
+    )
     similar_cases = models.JSONField(default=list, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     seconds = models.FloatField(default=0.0)

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 
 SIMILAR_CASES = "similar_cases"  # the one case-based explainer: thumbnails, not a heatmap
+NEUTRAL_READER_TITLE = "Reader study"
 
 
 class Study(models.Model):
@@ -31,8 +32,15 @@ class Study(models.Model):
         TWO_STAGE = "two_stage", "Two stage (unaided answer, then AI shown, then final answer)"
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    title = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    title = models.CharField(max_length=200, help_text="Internal (protocol) title; readers never see it")
+    description = models.TextField(blank=True, help_text="Internal protocol description; readers never see it")
+    reader_title = models.CharField(
+        max_length=200, blank=True,
+        help_text="What readers are told the study is called (blank: a neutral 'Reader study')",
+    )
+    reader_description = models.TextField(
+        blank=True, help_text="What readers are told about the study, on the consent page and their home"
+    )
     instructions = models.TextField(blank=True)
     consent_text = models.TextField(blank=True)
     consent_version = models.PositiveIntegerField(
@@ -69,6 +77,11 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def reader_facing_title(self) -> str:
+        """The title shown to readers: never the internal protocol title."""
+        return self.reader_title or NEUTRAL_READER_TITLE
 
 
 class StudyRole(models.Model):

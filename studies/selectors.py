@@ -10,10 +10,13 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from core.permissions import is_coordinator
+from explain.compute import heatmaps
 from explain.labels import FORMULA_STARTS
 from explain.models import CaseLabel, Explanation, Prediction
-from studies import randomization
+from studies import blinding, randomization
 from studies.models import (
+    NEUTRAL_READER_TITLE,
+    SIMILAR_CASES,
     Arm,
     Enrollment,
     Question,
@@ -255,6 +258,84 @@ def study_problems(*, study: Study) -> list[str]:
                 f"{len(unknown_training)} training case(s) have no ground truth to show as feedback"
             )
     return problems
+
+
+def explanation_is_empty(*, explanation: Explanation) -> bool:
+    """Whether the overlay of ``explanation`` highlights (next to) nothing (heatmaps.EMPTY_RULE).
+    Similar-cases explanations are never empty in this sense."""
+    if explanation.explainer == SIMILAR_CASES:
+        return False
+    return heatmaps.is_empty(fraction=explanation.highlighted_fraction, raw_max=explanation.raw_max)
+
+
+def study_empty_explanations(*, study: Study) -> list[dict]:
+    """Every (heatmap arm, study case) whose precomputed map is empty, in arm and case order:
+    ``{"arm": code, "case_id", "case_key", "role", "highlighted_fraction"}``. Readers see a
+    neutral "no region highlighted" state for these; the coordinator may exclude the cases."""
+    if study.model_id is None:
+        return []
+    roles = dict(study.study_cases.values_list("case_id", "role"))
+    rows = []
+    for arm in study.arms.order_by("code"):
+        if not arm.shows_heatmap:
+            continue
+        explanations = Explanation.objects.filter(
+            model=study.model, case_id__in=roles, explainer=arm.explainer,
+            placebo=arm.kind == Arm.Kind.PLACEBO, param_hash=arm.param_hash,
+        ).select_related("case").order_by("case_id")
+        for explanation in explanations:
+            if explanation_is_empty(explanation=explanation):
+                rows.append(
+                    {
+                        "arm": arm.code, "case_id": explanation.case_id,
+                        "case_key": explanation.case.key, "role": roles[explanation.case_id],
+                        "highlighted_fraction": explanation.highlighted_fraction,
+                    }
+                )
+    return rows
+
+
+def study_reader_text_warnings(*, study: Study) -> list[str]:
+    """Reader-facing texts that name an explainer or an arm kind (studies.blinding)."""
+    texts: dict[str, str | list[str]] = {
+        "The reader-facing title": study.reader_title,
+        "The reader-facing description": study.reader_description,
+        "The instructions": study.instructions,
+        "The consent text": study.consent_text,
+    }
+    for question in study.questions.all():
+        texts[f"Question {question.key}"] = [
+            question.text, question.help_text, *map(str, question.options), *map(str, question.anchors)
+        ]
+    return blinding.text_warnings(texts)
+
+
+def study_warnings(*, study: Study) -> list[str]:
+    """What the coordinator should know before opening, without stopping it from opening:
+    reader-facing texts that could unblind, empty explanations, no case the AI gets wrong."""
+    warnings = study_reader_text_warnings(study=study)
+    if not study.reader_title.strip():
+        warnings.append(
+            f"The study has no reader-facing title; readers will see '{NEUTRAL_READER_TITLE}'."
+        )
+    empty = study_empty_explanations(study=study)
+    if empty:
+        cases = len({row["case_id"] for row in empty})
+        arms = ", ".join(sorted({row["arm"] for row in empty}))
+        warnings.append(
+            f"{len(empty)} explanation(s) on {cases} case(s) highlight no region (arm {arms}): readers "
+            "will see 'No region highlighted'. Exclude those cases on the readiness page, or keep them"
+            " (the analysis reports them)."
+        )
+    if study.model_id and study.arms.exclude(kind=Arm.Kind.UNAIDED).exists():
+        wrong = study_ai_wrong(study=study)
+        if wrong["main_cases"] and wrong["cases_with_known_correctness"] and not wrong["ai_wrong_cases"]:
+            warnings.append(
+                f"The AI is wrong on 0 of {wrong['cases_with_known_correctness']} main cases with known "
+                "truth: over- and under-reliance on the AI cannot be measured. Add cases the AI gets "
+                "wrong (or set a minimum share of AI-wrong cases)."
+            )
+    return warnings
 
 
 def _sentence_case(problems: list[str]) -> list[str]:

@@ -51,6 +51,7 @@ class ExplanationOutput:
     raw_min: float | None
     raw_max: float | None
     metrics: dict = field(default_factory=dict)
+    highlighted: float | None = None  # share of highlighted pixels (heatmaps.HIGHLIGHT_VALUE)
     similar: list = field(default_factory=list)
     seconds: float = 0.0
     maps: heatmaps.CaseMaps | None = None  # the stored forms (float16 maps, overlay scanlines)
@@ -132,6 +133,7 @@ def explain_batch(
             normalized=maps.normalized,
             raw_min=maps.raw_min,
             raw_max=maps.raw_max,
+            highlighted=maps.highlighted,
             maps=maps,
         )
         if on_output is not None:

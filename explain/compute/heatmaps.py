@@ -43,6 +43,33 @@ PNG_LEVEL = 1
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 
+HIGHLIGHT_VALUE = 0.1
+"""A pixel counts as highlighted when its normalised value is at least this (overlay alpha
+0.075: the faintest tint a reader can tell from the bare image)."""
+EMPTY_FRACTION = 0.001
+"""A map is *empty* when fewer than this share of its pixels are highlighted (fewer than 1 in
+1,000): the overlay shows (next to) nothing, e.g. Grad-CAM whose ReLU zeroes every channel."""
+EMPTY_RULE = (
+    f"An explanation counts as empty when fewer than {EMPTY_FRACTION:.1%} of its pixels reach "
+    f"{HIGHLIGHT_VALUE:g} of the normalised scale (or, for maps stored before this share was "
+    "recorded, when it has no positive value)."
+)
+
+
+def highlighted_fraction(normalized: np.ndarray | torch.Tensor) -> float:
+    """Share of the pixels of a normalised map that the overlay visibly highlights."""
+    tensor = _as_tensor(normalized, "normalized map")
+    if tensor.numel() == 0:
+        return 0.0
+    return float((tensor >= HIGHLIGHT_VALUE).float().mean())
+
+
+def is_empty(*, fraction: float | None, raw_max: float | None) -> bool:
+    """Whether a stored map counts as empty under :data:`EMPTY_RULE`."""
+    if fraction is not None:
+        return fraction < EMPTY_FRACTION
+    return raw_max is not None and raw_max <= 0.0
+
 
 def _as_tensor(heatmap: np.ndarray | torch.Tensor, what: str = "heatmap") -> torch.Tensor:
     """float32 2-D tensor (on the input's device; shares memory with a float32 input)."""
@@ -267,6 +294,7 @@ class CaseMaps:
     scanlines: np.ndarray  # uint8 (rows, 1 + 4 * columns), the overlay before deflate
     raw_min: float
     raw_max: float
+    highlighted: float = 0.0  # share of pixels at or above HIGHLIGHT_VALUE
 
     def heatmap_npy(self) -> bytes:
         return npy_bytes(self.heatmap16)
@@ -307,4 +335,5 @@ def postprocess(attributions: torch.Tensor, sizes: Sequence[tuple[int, int]]) ->
             scanlines=overlay_scanlines(normalized).cpu().numpy(),
             raw_min=float(low),
             raw_max=float(high),
+            highlighted=float((normalized >= HIGHLIGHT_VALUE).float().mean()),
         )

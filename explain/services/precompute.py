@@ -711,7 +711,7 @@ def _labels_of(case_ids) -> dict[int, dict]:
 
 
 EXPLANATION_VALUES = (
-    "params", "seed", "target_class", "raw_min", "raw_max", "similar_cases", "metrics", "seconds",
+    "params", "seed", "target_class", "raw_min", "raw_max", "highlighted_fraction", "similar_cases", "metrics", "seconds",
     "device", "created_at", "heatmap_file", "normalized_file", "overlay_file",
 )
 
@@ -739,7 +739,8 @@ def _store_explanations(job, config_entry, items, outputs, device_label, files: 
             values = {
                 "params": config_entry["params"], "seed": config_entry["seed"],
                 "target_class": model_record.positive_class, "raw_min": output.raw_min,
-                "raw_max": output.raw_max, "similar_cases": output.similar, "metrics": output.metrics,
+                "raw_max": output.raw_max, "highlighted_fraction": output.highlighted,
+                "similar_cases": output.similar, "metrics": output.metrics,
                 "seconds": output.seconds, "device": device_label, "created_at": now,
                 **expected[item.case_id],
             }
