@@ -10,6 +10,7 @@ import io
 from django.utils import timezone
 
 from analysis.study_data import INTERACTION_COLUMNS, StudyRows, library_versions, reader_code
+from explain.compute.heatmaps import EMPTY_RULE
 from studies.models import Question, Response, Trial
 
 BASE_COLUMNS = [
@@ -29,6 +30,10 @@ BASE_COLUMNS = [
     ("ai_prediction", "text", "a model class label or blank", "The model's predicted class (blank when not shown)"),
     ("ai_positive_probability", "number", "0–1 or blank", "The model's probability of the positive finding"),
     ("ai_correct", "boolean", "true, false or blank", "Whether the AI's prediction matches the truth"),
+    ("explanation_empty", "boolean", "true, false or blank",
+     "Whether the heatmap this trial's arm shows highlighted no region, so the reader saw 'No region "
+     "highlighted' (after the first stage in two-stage reading); blank for arms without a heatmap or "
+     "with no stored map. Rule: " + EMPTY_RULE),
     ("trial_shown_at", "datetime", "ISO 8601 UTC", "When the trial was first shown (kept on resume)"),
     ("ai_revealed_at", "datetime", "ISO 8601 UTC or blank", "When the AI output was revealed (two-stage)"),
     ("submitted_at", "datetime", "ISO 8601 UTC", "When this stage's answer was stored"),
@@ -113,6 +118,7 @@ def long_csv(rows: StudyRows) -> str:
                 "ai_correct": _flag(
                     None if shown is None or truth is None else (shown.predicted_class == positive) == truth
                 ),
+                "explanation_empty": _flag(rows.explanation_empty(trial)),
                 "trial_shown_at": _iso(trial.started_at),
                 "ai_revealed_at": _iso(trial.revealed_at),
                 "submitted_at": _iso(response.submitted_at),

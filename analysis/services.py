@@ -22,6 +22,7 @@ from django.utils import timezone
 from analysis.models import StudyReport
 from core import audit
 from core.errors import ServiceError
+from explain.compute.heatmaps import EMPTY_RULE
 from studies.models import Arm, Study, StudyRole
 from studies.selectors import study_can_view, study_has_role
 
@@ -109,6 +110,7 @@ def study_meta(*, study: Study, unblinded: bool):
         unaided=unaided,
         positive_class=study.model.positive_class if study.model_id else "",
         seed=study.seed % (2**32),
+        empty_rule=EMPTY_RULE,
     )
 
 

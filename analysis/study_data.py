@@ -3,19 +3,25 @@
 Readers appear as pseudonymous codes (R01, R02… in enrollment order), never by account name;
 arms as their codes. The explainer behind an arm is included only when `unblinded` (the
 statistician's report and export).
+
+Each trial whose arm shows a heatmap is marked with whether that heatmap was *empty* (readers
+saw "No region highlighted"; `studies.selectors.explanation_is_empty`, rule
+`explain.compute.heatmaps.EMPTY_RULE`): `StudyRows.empty_explanations` maps (arm id, case id)
+to True/False for the heatmap arms (absent: no heatmap, or no stored map), and each `Read`
+carries it as `explanation_empty`.
 """
 
 from __future__ import annotations
 
 import platform
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 
 from analysis.stats.reads import Read
 from explain.models import CaseLabel, Explanation, Prediction
 from studies.models import Arm, Question, Response, Study, Trial
-from studies.selectors import case_truth
+from studies.selectors import case_truth, explanation_is_empty
 
 LIBRARIES = ("django", "numpy", "scipy", "statsmodels", "matplotlib", "torch", "captum", "weasyprint")
 INTERACTION_COLUMNS = (
@@ -46,6 +52,12 @@ class StudyRows:
     confidence_key: str | None
     likert_keys: list[str]
     questions: list[Question]
+    # (arm id, case id) -> whether the heatmap that arm shows for the case is empty
+    empty_explanations: dict[tuple[int, int], bool] = field(default_factory=dict)
+
+    def explanation_empty(self, trial: Trial) -> bool | None:
+        """True/False for a trial whose arm shows a heatmap; None otherwise (or no map)."""
+        return self.empty_explanations.get((trial.arm_id, trial.case_id))
 
 
 def study_rows(*, study: Study) -> StudyRows:
@@ -70,7 +82,29 @@ def study_rows(*, study: Study) -> StudyRows:
     diagnosis = next((q.key for q in questions if q.kind == Question.Kind.DIAGNOSIS), None)
     confidence = next((q.key for q in questions if q.kind == Question.Kind.CONFIDENCE), None)
     likert = [q.key for q in questions if q.kind == Question.Kind.LIKERT]
-    return StudyRows(study, trials, dict(responses), truth, predictions, diagnosis, confidence, likert, questions)
+    return StudyRows(
+        study, trials, dict(responses), truth, predictions, diagnosis, confidence, likert,
+        questions,
+        empty_explanations=empty_explanations(study=study, case_ids=case_ids),
+    )
+
+
+def empty_explanations(*, study: Study, case_ids) -> dict[tuple[int, int], bool]:
+    """(arm id, case id) -> whether the stored heatmap of that arm for that case is empty, for
+    every arm that shows a heatmap (the map of (study.model, case, arm.explainer, placebo,
+    arm.param_hash); cases without a stored map are absent)."""
+    if study.model_id is None:
+        return {}
+    out = {}
+    for arm in study.arms.all():
+        if not arm.shows_heatmap:
+            continue
+        for explanation in Explanation.objects.filter(
+            model_id=study.model_id, case_id__in=list(case_ids), explainer=arm.explainer,
+            placebo=arm.kind == Arm.Kind.PLACEBO, param_hash=arm.param_hash,
+        ).only("id", "case_id", "explainer", "highlighted_fraction", "raw_max"):
+            out[(arm.pk, explanation.case_id)] = explanation_is_empty(explanation=explanation)
+    return out
 
 
 def _positive(answer, positive_class: str) -> bool | None:
@@ -117,6 +151,7 @@ def study_reads(rows: StudyRows) -> list[Read]:
                 seconds=seconds,
                 reader_experience=float(profile.years_experience)
                 if profile is not None and profile.years_experience is not None else None,
+                explanation_empty=rows.explanation_empty(trial),
             )
         )
     return reads

@@ -6,10 +6,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from analysis.urls import api_urlpatterns as analysis_api
 from core import views as core_views
 from explain.urls import api_urlpatterns as explain_api
+from studies import home_views
 from studies.api_urls import api_urlpatterns as studies_api
 
 urlpatterns = [
-    path("", core_views.home, name="home"),
+    path("", home_views.home, name="home"),
+    path("favicon.ico", core_views.favicon, name="favicon"),
     path("health/", core_views.health, name="health"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

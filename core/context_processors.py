@@ -11,10 +11,22 @@ def _is_reader(user) -> bool:
     return Enrollment.objects.filter(reader=user).exists()
 
 
+def _has_study_roles(user) -> bool:
+    """Coordinates or analyses (statistician) at least one study."""
+    if user is None or not user.is_authenticated:
+        return False
+    from studies.models import StudyRole
+
+    return StudyRole.objects.filter(
+        user=user, role__in=[StudyRole.Role.COORDINATOR, StudyRole.Role.STATISTICIAN]
+    ).exists()
+
+
 def roles(request):
     user = getattr(request, "user", None)
     return {
         "is_coordinator": is_coordinator(user),
         # Evaluated only where a template asks: whether the user is enrolled in any study.
         "is_reader": SimpleLazyObject(lambda: _is_reader(user)),
+        "has_study_roles": SimpleLazyObject(lambda: _has_study_roles(user)),
     }

@@ -1,22 +1,18 @@
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from core.health import run_checks
-from core.permissions import is_coordinator
 
 
-@login_required
-def home(request):
-    if is_coordinator(request.user):
-        return redirect("studies:study-list")
-    if request.user.enrollments.exists():
-        return redirect("studies:reader-home")
-    return render(request, "core/home.html")
+@require_safe
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page says; answer with the static icon."""
+    return redirect(static("favicon.ico"), permanent=True)
 
 
 @never_cache

@@ -62,6 +62,12 @@ class Case(models.Model):
         max_length=255, help_text="De-identified DICOM, or re-encoded PNG"
     )
     pixels_file = models.FileField(max_length=255, help_text="Full-precision values (.npy)")
+    pixels_encoded_file = models.FileField(
+        max_length=255,
+        blank=True,
+        help_text="The same values as compressed 16-bit integers with their rescale (XRS pixels, "
+        "explain/imaging/pixel_transfer.py); empty when they have no exact 16-bit form",
+    )
     display_file = models.FileField(max_length=255, help_text="8-bit rendering (PNG)")
     thumbnail_file = models.FileField(max_length=255)
     imported_at = models.DateTimeField(auto_now_add=True)

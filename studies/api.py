@@ -26,7 +26,9 @@ from studies.serializers import (
     ArmSerializer,
     CaseCountsSerializer,
     CaseIdsSerializer,
+    CasesAddSerializer,
     CaseSelectSerializer,
+    CasesExcludeSerializer,
     DetailSerializer,
     InvitationAcceptedSerializer,
     InvitationAcceptSerializer,
@@ -35,6 +37,7 @@ from studies.serializers import (
     InvitationSerializer,
     ProgressSerializer,
     QuestionAddSerializer,
+    QuestionMoveSerializer,
     QuestionSerializer,
     QuestionUpdateSerializer,
     ReaderSerializer,
@@ -151,17 +154,21 @@ class StudyDetailApi(StudyApi):
 
 class StudyReadinessApi(StudyApi):
     @extend_schema(
-        summary="What stops the study from opening, per-arm outputs, AI-wrong cases",
+        summary="What stops the study from opening, warnings, empty explanations, per-arm outputs,"
+        " AI-wrong cases",
         responses={200: ReadinessSerializer, **_READ_ERRORS},
     )
     def get(self, request, study_id: int):
         study = _study(request, study_id)
-        arms = selectors.arm_readiness(study=study)
-        problems = (
-            selectors.study_problems(study=study) if study.status == Study.Status.DRAFT else []
-        )
+        draft = study.status == Study.Status.DRAFT
         return Response(
-            {"problems": problems, "arms": arms, "ai_wrong": selectors.study_ai_wrong(study=study)}
+            {
+                "problems": selectors.study_problems(study=study) if draft else [],
+                "warnings": selectors.study_warnings(study=study) if draft else [],
+                "empty_explanations": selectors.study_empty_explanation_rows(study=study),
+                "arms": selectors.arm_readiness(study=study),
+                "ai_wrong": selectors.study_ai_wrong(study=study),
+            }
         )
 
 
@@ -332,6 +339,23 @@ class QuestionDetailApi(StudyApi):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class QuestionMoveApi(StudyApi):
+    @extend_schema(
+        summary="Move a question of a draft one place up or down (audited)",
+        request=QuestionMoveSerializer,
+        responses={200: QuestionSerializer(many=True), **_WRITE_ERRORS},
+    )
+    def post(self, request, study_id: int, key: str):
+        study = _study(request, study_id, manage=True)
+        question = _question(study, key)
+        data = _payload(QuestionMoveSerializer, request)
+        try:
+            services.question_move(acting_user=request.user, question=question, **data)
+        except ServiceError as exc:
+            return _problems(exc)
+        return Response(QuestionSerializer(study.questions.all(), many=True).data)
+
+
 class QuestionDefaultsApi(StudyApi):
     @extend_schema(
         summary="Add the standard questions the study does not have yet",
@@ -387,6 +411,38 @@ class StudyCasesSelectApi(StudyApi):
         data = _payload(CaseSelectSerializer, request)
         try:
             counts = services.study_cases_select(acting_user=request.user, study=study, **data)
+        except ServiceError as exc:
+            return _problems(exc)
+        return Response(counts)
+
+
+class StudyCasesAddApi(StudyApi):
+    @extend_schema(
+        summary="Add cases to a draft's selection by id or key, in one role (the rest stays)",
+        request=CasesAddSerializer,
+        responses={200: CaseCountsSerializer, **_WRITE_ERRORS},
+    )
+    def post(self, request, study_id: int):
+        study = _study(request, study_id, manage=True)
+        data = _payload(CasesAddSerializer, request)
+        try:
+            counts = services.study_cases_add(acting_user=request.user, study=study, **data)
+        except ServiceError as exc:
+            return _problems(exc)
+        return Response(counts)
+
+
+class StudyCasesExcludeApi(StudyApi):
+    @extend_schema(
+        summary="Take cases out of a draft's selection (e.g. those with an empty explanation)",
+        request=CasesExcludeSerializer,
+        responses={200: CaseCountsSerializer, **_WRITE_ERRORS},
+    )
+    def post(self, request, study_id: int):
+        study = _study(request, study_id, manage=True)
+        data = _payload(CasesExcludeSerializer, request)
+        try:
+            counts = services.study_cases_exclude(acting_user=request.user, study=study, **data)
         except ServiceError as exc:
             return _problems(exc)
         return Response(counts)
@@ -465,7 +521,7 @@ class InvitationAcceptApi(StudyApi):
         body = {
             "username": reader.get_username(),
             "study": study.pk,
-            "study_title": study.title,
+            "study_title": study.reader_facing_title,
             "enrolled": reader.enrollments.filter(study=study).exists(),
         }
         return Response(body, status=status.HTTP_201_CREATED)

@@ -24,8 +24,15 @@ api_urlpatterns: list = [
         name="study-questions-defaults",
     ),
     path(_study + "questions/<str:key>/", api.QuestionDetailApi.as_view(), name="study-question"),
+    path(
+        _study + "questions/<str:key>/move/",
+        api.QuestionMoveApi.as_view(),
+        name="study-question-move",
+    ),
     path(_study + "cases/", api.StudyCasesApi.as_view(), name="study-cases"),
     path(_study + "cases/select/", api.StudyCasesSelectApi.as_view(), name="study-cases-select"),
+    path(_study + "cases/add/", api.StudyCasesAddApi.as_view(), name="study-cases-add"),
+    path(_study + "cases/exclude/", api.StudyCasesExcludeApi.as_view(), name="study-cases-exclude"),
     path(_study + "invitations/", api.InvitationListApi.as_view(), name="study-invitations"),
     path(
         _study + "invitations/<int:invitation_id>/revoke/",

@@ -24,8 +24,9 @@ ARM_KIND_WORDS = (
 )
 """Words that name a kind of arm, or that some advice is not genuine."""
 
-GENERIC_ALIASES = frozenset({"similar", "guided"})
-"""Aliases that are ordinary English words: not flagged on their own."""
+GENERIC_WORDS = frozenset({"similar", "guided", "attention"})
+"""Names and aliases that are ordinary English words: not flagged on their own (the longer
+forms, e.g. "attention map", still are)."""
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,10 @@ class Term:
 
 
 def _pattern(term: str) -> re.Pattern:
-    """Case-insensitive, on word boundaries, '-', '_' and ' ' interchangeable."""
+    """Case-insensitive, on word boundaries, '-', '_' and ' ' interchangeable, plural allowed."""
     parts = [re.escape(part) for part in re.split(r"[-_\s]+", term.strip()) if part]
     body = r"[-_\s]*".join(parts)
-    return re.compile(rf"(?<![\w+]){body}(?![\w+])", re.IGNORECASE)
+    return re.compile(rf"(?<![\w+]){body}(?:e?s)?(?![\w+])", re.IGNORECASE)
 
 
 def _explainer_terms() -> list[str]:
@@ -49,10 +50,9 @@ def _explainer_terms() -> list[str]:
         label = info.label
         terms.add(re.sub(r"\s*\(.*?\)", "", label).strip())
         terms.update(inner.strip() for inner in re.findall(r"\((.*?)\)", label))
-    terms.update(alias for alias in ALIASES if alias not in GENERIC_ALIASES)
-    terms.add("attention map")
-    terms.add("SHAP")
-    return sorted(terms, key=lambda t: (-len(t), t.lower()))
+    terms.update(ALIASES)
+    terms.update({"attention map", "SHAP"})
+    return sorted(terms - GENERIC_WORDS, key=lambda t: (-len(t), t.lower()))
 
 
 def vocabulary() -> list[Term]:

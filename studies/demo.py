@@ -5,12 +5,26 @@ Built through the same services a coordinator uses, so the demo exercises the re
 
 from __future__ import annotations
 
+import math
+import random
+import uuid
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from core.errors import ServiceError
-from explain.models import ClassifierModel, Collection
+from explain.models import ClassifierModel, Collection, Prediction
 from studies import services
-from studies.models import Study
+from studies.models import Enrollment, ReaderProfile, ReadingSession, Response, Study, Trial
+from studies.services.reading import (
+    enrollment_consent,
+    questions_for,
+    trial_answer,
+    trial_reveal,
+    trial_show,
+    trial_stages,
+)
 
 DEMO_STUDY_TITLE = "Demo: do heatmaps help readers find lung nodules?"
 DEMO_READERS = ("reader1", "reader2", "reader3")
@@ -25,6 +39,11 @@ DEMO_ARMS = (
     ("placebo", "gradcam", None),
 )
 
+DEMO_READER_TITLE = "Chest radiograph reading: lung nodules"
+DEMO_READER_DESCRIPTION = (
+    "You will read synthetic chest radiographs and decide whether each shows a lung nodule. "
+    "For some cases you will also see the output of an AI system."
+)
 CONSENT = (
     "This is a demonstration study with synthetic images. Your answers are stored under your account "
     "name and used only to show the platform's analysis. You may stop at any time."
@@ -53,6 +72,8 @@ def demo_study_build(
         acting_user=coordinator,
         title=DEMO_STUDY_TITLE,
         description="Unaided reading against AI with Grad-CAM, AI with occlusion, and AI with a placebo heatmap.",
+        reader_title=DEMO_READER_TITLE,
+        reader_description=DEMO_READER_DESCRIPTION,
         model=model,
         collections=[collection],
         consent_text=CONSENT,
@@ -96,14 +117,10 @@ SIMULATED_READERS = 6
 
 
 def _sigmoid(x: float) -> float:
-    import math
-
     return 1.0 / (1.0 + math.exp(-x))
 
 
 def _simulated_answers(study: Study, trial, stage: str, value: float, rng) -> dict:
-    from studies.services.reading import questions_for
-
     out = {}
     for q in questions_for(study=study, trial=trial, stage=stage):
         if q.kind == "diagnosis":
@@ -116,26 +133,48 @@ def _simulated_answers(study: Study, trial, stage: str, value: float, rng) -> di
     return out
 
 
+def _simulated_timeline(study: Study, readers: int) -> list:
+    """Demo only: the simulated study is read in the past, one reader a day, so that every time
+    stamp lies between its (back-dated) opening and its closing, which happens now."""
+    opened = timezone.now() - timedelta(days=readers + 1)
+    Study.objects.filter(pk=study.pk).update(opened_at=opened)
+    return [opened + timedelta(days=index, hours=9) for index in range(readers)]
+
+
+def _simulate_reading_times(enrollment, *, start, rng, seconds: dict) -> None:
+    """Demo only: spread one reader's trials out from ``start`` as a reader would read them."""
+    clock = start
+    trials = Trial.objects.filter(session__enrollment=enrollment).select_related("arm")
+    for trial in trials.order_by("session__index", "position"):
+        duration = rng.lognormvariate(math.log(seconds[trial.arm.kind]), 0.35)
+        started, done = clock, clock + timedelta(seconds=duration)
+        revealed = started + timedelta(seconds=duration * 0.55) if trial.revealed_at else None
+        Trial.objects.filter(pk=trial.pk).update(
+            started_at=started, first_answered_at=revealed, revealed_at=revealed, completed_at=done
+        )
+        for response in Response.objects.filter(trial=trial):
+            submitted, since = (revealed, started) if response.stage == "first" else (done, revealed or started)
+            Response.objects.filter(pk=response.pk).update(
+                submitted_at=submitted, seconds_on_stage=(submitted - since).total_seconds()
+            )
+        clock = done + timedelta(seconds=rng.uniform(2, 6))
+    for session in ReadingSession.objects.filter(enrollment=enrollment):
+        times = session.trials.order_by("position").values_list("started_at", "completed_at")
+        if times:
+            ReadingSession.objects.filter(pk=session.pk).update(
+                started_at=times[0][0], completed_at=times[len(times) - 1][1]
+            )
+    Enrollment.objects.filter(pk=enrollment.pk).update(
+        enrolled_at=start - timedelta(hours=1), consented_at=start - timedelta(minutes=5),
+        started_at=start, last_activity_at=clock,
+    )
+
+
 def demo_simulated_study_build(
     *, coordinator, model: ClassifierModel, collection: Collection, main_cases: int = DEMO_MAIN_CASES,
     readers: int = SIMULATED_READERS, seed: int = 11, progress=print,
 ) -> Study:
     """Create, open, read (with simulated readers) and close the simulated demo study."""
-    import math
-    import random
-    import uuid
-    from datetime import timedelta
-
-    from explain.models import Prediction
-    from studies.models import Enrollment, ReaderProfile, Response, Trial
-    from studies.services.reading import (
-        enrollment_consent,
-        trial_answer,
-        trial_reveal,
-        trial_show,
-        trial_stages,
-    )
-
     finished = Study.objects.filter(title=SIMULATED_TITLE, status=Study.Status.CLOSED).order_by("pk").first()
     if finished is not None:
         progress("simulated demo study: already read and closed")
@@ -145,6 +184,7 @@ def demo_simulated_study_build(
     study = services.study_create(
         acting_user=coordinator, title=SIMULATED_TITLE,
         description="Read by simulated readers (a seeded model of reader behaviour), for the analysis demo.",
+        reader_title=DEMO_READER_TITLE, reader_description=DEMO_READER_DESCRIPTION,
         model=model, collections=[collection], consent_text=CONSENT, instructions=INSTRUCTIONS,
         design=Study.Design.LATIN_SQUARE, protocol=Study.Protocol.TWO_STAGE, sessions=1,
     )
@@ -157,6 +197,7 @@ def demo_simulated_study_build(
 
     User = get_user_model()
     rng = random.Random(seed)
+    timeline = _simulated_timeline(study, readers)
     weight = {"unaided": 0.0, "ai": 0.7, "ai_explainer": 1.0, "placebo": 0.8}
     seconds = {"unaided": 28.0, "ai": 24.0, "ai_explainer": 26.0, "placebo": 27.0}
     predictions = {
@@ -191,27 +232,7 @@ def demo_simulated_study_build(
                 trial_reveal(acting_user=user, trial=trial)
             trial_answer(acting_user=user, trial=trial, stage="final", answers=_simulated_answers(study, trial, "final", final_latent, rng),
                          client_key=uuid.uuid4(), interactions={"window_changes": rng.randint(0, 4)})
-        # Simulated reading times (demo only): spread the trials out as a reader would.
-        clock = Enrollment.objects.get(pk=enrollment.pk).enrolled_at
-        for trial in Trial.objects.filter(session__enrollment=enrollment).select_related("arm").order_by(
-            "session__index", "position"
-        ):
-            duration = rng.lognormvariate(math.log(seconds[trial.arm.kind]), 0.35)
-            first_part = duration * 0.55
-            started, done = clock, clock + timedelta(seconds=duration)
-            revealed = started + timedelta(seconds=first_part) if trial.revealed_at else None
-            Trial.objects.filter(pk=trial.pk).update(
-                started_at=started, first_answered_at=revealed, revealed_at=revealed, completed_at=done
-            )
-            for response in Response.objects.filter(trial=trial):
-                if response.stage == "first":
-                    submitted, since = revealed, started
-                else:
-                    submitted, since = done, revealed or started
-                Response.objects.filter(pk=response.pk).update(
-                    submitted_at=submitted, seconds_on_stage=(submitted - since).total_seconds()
-                )
-            clock = done + timedelta(seconds=rng.uniform(2, 6))
+        _simulate_reading_times(enrollment, start=timeline[index], rng=rng, seconds=seconds)
         progress(f"simulated demo study: reader {index + 1} of {readers} done")
     services.study_close(acting_user=coordinator, study=study)
     return study

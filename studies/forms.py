@@ -8,7 +8,7 @@ from django import forms
 from core.errors import ServiceError
 from explain.models import ClassifierModel, Collection
 from studies import services
-from studies.models import Arm, Question, Study, StudyRole
+from studies.models import Arm, Question, Study, StudyCase, StudyRole
 
 YES_NO = [("", "prefer not to say"), ("yes", "yes"), ("no", "no")]
 
@@ -17,9 +17,28 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
+READERS_SEE_ONLY = "Readers see only the reader-facing title and description, never this."
+
+
 class StudyCreateForm(forms.Form):
-    title = forms.CharField(max_length=200)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    title = forms.CharField(
+        max_length=200, label="Internal title", help_text=f"the protocol's title. {READERS_SEE_ONLY}"
+    )
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Internal description",
+        help_text=f"the protocol, for the study team. {READERS_SEE_ONLY}",
+    )
+    reader_title = forms.CharField(
+        max_length=200, required=False, label="Reader-facing title",
+        help_text="what readers are told the study is called (empty: a neutral 'Reader study'). Readers see"
+        " only this title and the reader-facing description; do not name an explainer, an arm kind or"
+        " a placebo here.",
+    )
+    reader_description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Reader-facing description",
+        help_text="what readers are told about the study, on the consent page and their home page. Readers"
+        " see only this and the reader-facing title.",
+    )
     model = forms.ModelChoiceField(
         queryset=ClassifierModel.objects.none(), required=False,
         help_text="the classifier whose predictions and explanations readers see",
@@ -56,12 +75,13 @@ class StudyEditForm(StudyCreateForm):
         help_text="readers agree to this before reading; changing it raises the consent version",
     )
     min_ai_wrong_share = forms.FloatField(
-        required=False, min_value=0, max_value=0.99,
+        required=False, min_value=0, max_value=0.99, label="Minimum AI-wrong share",
         help_text="minimum share of main cases the AI gets wrong, 0-1 (empty: no minimum)",
     )
 
     field_order = [
-        "title", "description", "instructions", "consent_text", "model", "collections",
+        "title", "description", "reader_title", "reader_description", "instructions", "consent_text",
+        "model", "collections",
         "design", "protocol", "sessions", "washout_days", "min_ai_wrong_share",
     ]
 
@@ -69,7 +89,8 @@ class StudyEditForm(StudyCreateForm):
     def for_study(cls, study: Study, data=None) -> StudyEditForm:
         initial = {
             field: getattr(study, field)
-            for field in ("title", "description", "instructions", "consent_text", "design",
+            for field in ("title", "description", "reader_title", "reader_description", "instructions",
+                          "consent_text", "design",
                           "protocol", "sessions", "washout_days", "min_ai_wrong_share")
         }
         initial["model"] = study.model_id
@@ -93,26 +114,39 @@ class ArmForm(forms.Form):
         self.fields["explainer"].choices = [("", "— none —")] + [(name, name) for name in supported]
 
 
+# Which question kinds each kind-specific field belongs to (the rest belong to every kind).
+QUESTION_KIND_FIELDS = {
+    "options": (Question.Kind.DIAGNOSIS,),
+    "scale": (Question.Kind.CONFIDENCE,),
+    "points": (Question.Kind.LIKERT,),
+    "anchor_low": (Question.Kind.LIKERT,),
+    "anchor_high": (Question.Kind.LIKERT,),
+}
+
+
 class QuestionForm(forms.Form):
-    kind = forms.ChoiceField(choices=Question.Kind.choices)
+    """A question's fields. Fields that do not belong to the chosen kind are ignored (and not
+    shown again after an error); `static/js/question-form.js` hides them as the kind changes."""
+
+    kind = forms.ChoiceField(choices=Question.Kind.choices, widget=forms.Select(attrs={"data-question-kind": ""}))
     key = forms.CharField(max_length=40, help_text="column name in exports, e.g. diagnosis")
     text = forms.CharField(max_length=300)
     help_text = forms.CharField(max_length=300, required=False, label="Help text")
     options = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), required=False,
-        help_text="diagnosis: one choice per line (empty: the model's class labels)",
+        help_text="one choice per line (empty: the model's class labels)",
     )
     scale = forms.ChoiceField(
         required=False,
-        choices=[("", "—"), ("slider100", "slider 0-100"), ("scale5", "5-point scale"), ("scale7", "7-point scale")],
-        help_text="confidence questions only",
+        choices=[("", "slider 0-100 (default)"), ("slider100", "slider 0-100"), ("scale5", "5-point scale"),
+                 ("scale7", "7-point scale")],
     )
     points = forms.TypedChoiceField(
         required=False, coerce=int, empty_value=None,
-        choices=[("", "—"), ("5", "5"), ("7", "7")], help_text="Likert items only",
+        choices=[("", "5 (default)"), ("5", "5"), ("7", "7")], label="Likert points",
     )
-    anchor_low = forms.CharField(max_length=100, required=False, help_text="Likert: lowest point's wording")
-    anchor_high = forms.CharField(max_length=100, required=False, help_text="Likert: highest point's wording")
+    anchor_low = forms.CharField(max_length=100, required=False, help_text="lowest point's wording")
+    anchor_high = forms.CharField(max_length=100, required=False, help_text="highest point's wording")
     applies_to = forms.ChoiceField(choices=Question.AppliesTo.choices, initial=Question.AppliesTo.ALL)
     stage = forms.ChoiceField(
         required=False,
@@ -120,31 +154,106 @@ class QuestionForm(forms.Form):
     )
     required = forms.BooleanField(required=False, initial=True)
 
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None:
+            data = data.copy()
+            kind = data.get("kind")
+            for name, kinds in QUESTION_KIND_FIELDS.items():
+                if kind not in kinds and name in data:
+                    data[name] = ""
+        super().__init__(data, *args, **kwargs)
+        for name, kinds in QUESTION_KIND_FIELDS.items():
+            self.fields[name].widget.attrs["data-question-kinds"] = " ".join(kinds)
+
+    @classmethod
+    def for_question(cls, question: Question, data=None) -> QuestionForm:
+        anchors = list(question.anchors) + ["", ""]
+        initial = {
+            "kind": question.kind, "key": question.key, "text": question.text, "help_text": question.help_text,
+            "options": "\n".join(map(str, question.options)), "scale": question.scale,
+            "points": question.points or "", "anchor_low": anchors[0], "anchor_high": anchors[1],
+            "applies_to": question.applies_to, "stage": question.stage, "required": question.required,
+        }
+        return cls(data, initial=initial)
+
     def service_values(self) -> dict:
         data = self.cleaned_data
+        kind = data["kind"]
         anchors = [data["anchor_low"], data["anchor_high"]]
         return {
-            "kind": data["kind"],
+            "kind": kind,
             "key": data["key"].strip(),
             "text": data["text"],
             "help_text": data["help_text"],
-            "options": _lines(data["options"]),
-            "scale": data["scale"],
-            "points": data["points"],
-            "anchors": anchors if any(a.strip() for a in anchors) else [],
+            "options": _lines(data["options"]) if kind == Question.Kind.DIAGNOSIS else [],
+            "scale": data["scale"] if kind == Question.Kind.CONFIDENCE else "",
+            "points": data["points"] if kind == Question.Kind.LIKERT else None,
+            "anchors": anchors if kind == Question.Kind.LIKERT and any(a.strip() for a in anchors) else [],
             "applies_to": data["applies_to"],
             "stage": data["stage"],
             "required": data["required"],
         }
 
 
+class QuestionMoveForm(forms.Form):
+    direction = forms.ChoiceField(choices=[("up", "up"), ("down", "down")])
+
+
+def _split_label(split: str) -> str:
+    return split or "(no split)"
+
+
 class CaseSelectForm(forms.Form):
-    split = forms.CharField(max_length=16, required=False, help_text="only cases of this split, e.g. test")
+    """The seeded selection: from one split of the study's collections (listed with their case
+    counts) or from all of them."""
+
+    split = forms.ChoiceField(required=False, help_text="only cases of this split")
     main_count = forms.IntegerField(
         min_value=1, required=False, help_text="empty: every remaining case"
     )
     training_count = forms.IntegerField(min_value=0, initial=0)
     attention_count = forms.IntegerField(min_value=0, initial=0, label="Attention-check count")
+
+    def __init__(self, *args, splits: list[dict], **kwargs):
+        super().__init__(*args, **kwargs)
+        total = sum(row["cases"] for row in splits)
+        self.fields["split"].choices = [("", f"every split ({total} cases)")] + [
+            (row["split"], f"{_split_label(row['split'])} ({row['cases']} cases)")
+            for row in splits if row["split"]
+        ]
+
+
+class CaseIdsField(forms.MultipleChoiceField):
+    """Case ids (ticked checkboxes): whole numbers; which cases they may be is the service's rule."""
+
+    def to_python(self, value):
+        values = super().to_python(value)
+        try:
+            return [int(v) for v in values]
+        except (TypeError, ValueError):
+            raise forms.ValidationError("case ids are whole numbers") from None
+
+    def valid_value(self, value) -> bool:
+        return True
+
+
+class CasePickForm(forms.Form):
+    """Cases picked by hand: ticked in the list of available cases and/or named by key."""
+
+    role = forms.ChoiceField(choices=StudyCase.Role.choices, initial=StudyCase.Role.MAIN, label="Add as")
+    case_ids = CaseIdsField(required=False)
+    keys = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, label="Case keys",
+        help_text="one per line (or separated by commas or spaces), e.g. demo-0001",
+    )
+
+    def service_values(self) -> dict:
+        keys = [k for k in self.cleaned_data["keys"].replace(",", " ").split() if k]
+        return {"role": self.cleaned_data["role"], "case_ids": self.cleaned_data["case_ids"], "keys": keys}
+
+
+class CaseExcludeForm(forms.Form):
+    case_ids = CaseIdsField(required=False)
 
 
 class UsernameField(forms.CharField):
@@ -158,9 +267,25 @@ class UsernameField(forms.CharField):
             raise forms.ValidationError(exc.problems) from None
 
 
+ROLE_CHOICES = [
+    (StudyRole.Role.READER, StudyRole.Role.READER.label),
+    (StudyRole.Role.COORDINATOR, StudyRole.Role.COORDINATOR.label),
+    (StudyRole.Role.STATISTICIAN, StudyRole.Role.STATISTICIAN.label),
+]
+
+
 class RoleForm(forms.Form):
+    """A person and a role. Defaults to reader (the usual addition); a closed study offers only
+    the statistician role."""
+
     user = UsernameField(max_length=150, label="Username")
-    role = forms.ChoiceField(choices=StudyRole.Role.choices)
+    role = forms.ChoiceField(choices=ROLE_CHOICES, initial=StudyRole.Role.READER)
+
+    def __init__(self, *args, closed: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if closed:
+            self.fields["role"].choices = [(StudyRole.Role.STATISTICIAN, StudyRole.Role.STATISTICIAN.label)]
+            self.fields["role"].initial = StudyRole.Role.STATISTICIAN
 
 
 class InviteForm(forms.Form):

@@ -49,7 +49,9 @@ class ReadingImageSerializer(serializers.Serializer):
     value_min = serializers.FloatField(allow_null=True)
     value_max = serializers.FloatField(allow_null=True)
     presets = ReadingPresetSerializer(many=True)
-    pixels_url = serializers.CharField(help_text="full-precision values (.npy)")
+    pixels_url = serializers.CharField(
+        help_text="full-precision values: XRS pixels (compressed 16-bit with rescale) or a float32 .npy"
+    )
     display_url = serializers.CharField(help_text="8-bit rendering (PNG)")
 
 
@@ -78,6 +80,13 @@ class ReadingSimilarCaseSerializer(serializers.Serializer):
     label = serializers.CharField()
 
 
+class ReadingOverlaySerializer(serializers.Serializer):
+    url = serializers.CharField(allow_null=True, help_text="the overlay image; null when empty")
+    empty = serializers.BooleanField(
+        help_text="the explanation highlights no region: show 'No region highlighted', no overlay"
+    )
+
+
 class ReadingFeedbackSerializer(serializers.Serializer):
     truth = serializers.CharField(allow_null=True)
 
@@ -98,9 +107,18 @@ class ReadingTrialSerializer(serializers.Serializer):
     trials_in_session = serializers.IntegerField()
     image = ReadingImageSerializer()
     questions = ReadingQuestionSerializer(many=True, help_text="the questions of `stage`")
+    first_answer = serializers.DictField(
+        child=serializers.JSONField(allow_null=True),
+        allow_null=True,
+        help_text="two-stage final stage: your own unaided answer (question key -> answer), read-only",
+    )
     ai = ReadingAiSerializer(allow_null=True, help_text="the AI output, once it may be shown")
+    overlay = ReadingOverlaySerializer(
+        allow_null=True,
+        help_text="the heatmap, once it may be shown (null: none); the same shape for every explainer",
+    )
     overlay_url = serializers.CharField(
-        allow_null=True, help_text="the explanation overlay, once it may be shown"
+        allow_null=True, help_text="the same as overlay.url (kept for older clients)"
     )
     similar_cases = ReadingSimilarCaseSerializer(many=True)
     feedback = ReadingFeedbackSerializer(

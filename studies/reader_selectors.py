@@ -8,10 +8,14 @@ from __future__ import annotations
 from django.http import Http404
 from django.urls import reverse
 
-from explain.models import Case, CaseLabel, Explanation, Prediction
-from studies.models import Arm, Enrollment, Response, Study, StudyCase, Trial
-from studies.selectors import case_truth, enrollment_sessions
-from studies.services.reading import questions_for, trial_stages
+from explain.models import Case, CaseLabel, Prediction
+from studies.models import Enrollment, Response, Study, StudyCase, Trial
+from studies.selectors import case_truth, enrollment_sessions, explanation_is_empty
+from studies.services.reading import questions_for, trial_explanation, trial_stages
+
+EMPTY_OVERLAY = {"url": None, "empty": True}
+"""The overlay of a heatmap that highlights no region: no image, the same for every explainer
+and placebo; the page shows a neutral "No region highlighted" note instead of the overlay."""
 
 # Standard windows offered besides the file's own (center, width), by modality.
 MODALITY_PRESETS = {
@@ -84,18 +88,6 @@ def _file_url(trial: Trial, name: str) -> str:
     return reverse("studies:reader-trial-file", kwargs={"trial_uid": trial.uid, "name": name})
 
 
-def trial_explanation(*, trial: Trial) -> Explanation | None:
-    """The explanation the trial's arm shows (placebo or real), or None."""
-    arm = trial.arm
-    if not arm.shows_explanation:
-        return None
-    study = trial.session.enrollment.study
-    return Explanation.objects.filter(
-        model_id=study.model_id, case_id=trial.case_id, explainer=arm.explainer,
-        placebo=arm.kind == Arm.Kind.PLACEBO, param_hash=arm.param_hash,
-    ).first()
-
-
 def _questions(trial: Trial, study: Study, stage: str) -> list[dict]:
     return [
         {
@@ -130,21 +122,72 @@ def _image(case: Case, trial: Trial) -> dict:
     }
 
 
+def _payload_stage(trial: Trial, stages: list[str]) -> str | None:
+    """What the page asks for now: 'first', 'reveal', 'final' or None (done)."""
+    if trial.state == Trial.State.DONE:
+        return None
+    if len(stages) == 2 and trial.state in (Trial.State.PENDING, Trial.State.SHOWN):
+        return Response.Stage.FIRST
+    if len(stages) == 2 and trial.state == Trial.State.FIRST_ANSWERED:
+        return "reveal"
+    return Response.Stage.FINAL
+
+
+def _ai_output(trial: Trial, study: Study) -> dict:
+    """The AI output and the explanation of a trial whose AI output may be shown now."""
+    out: dict = {"ai": None, "overlay": None, "similar_cases": []}
+    prediction = Prediction.objects.filter(model_id=study.model_id, case_id=trial.case_id).first()
+    if prediction is not None:
+        out["ai"] = {
+            "label": prediction.predicted_class,
+            "positive_class": study.model.positive_class,
+            "positive_probability": round(prediction.positive_probability, 3),
+        }
+    explanation = trial_explanation(trial=trial)
+    if explanation is None:
+        return out
+    if trial.arm.shows_heatmap and explanation_is_empty(explanation=explanation):
+        out["overlay"] = dict(EMPTY_OVERLAY)
+    elif explanation.overlay_file:
+        out["overlay"] = {"url": _file_url(trial, "overlay"), "empty": False}
+    elif explanation.similar_cases:
+        labels = _reference_labels([row["case_id"] for row in explanation.similar_cases], study)
+        out["similar_cases"] = [
+            {"url": _file_url(trial, f"similar-{index}"), "label": labels.get(row["case_id"], "unknown")}
+            for index, row in enumerate(explanation.similar_cases)
+        ]
+    return out
+
+
+def _first_answer(trial: Trial, stage: str | None, stages: list[str]) -> dict | None:
+    """The reader's own unaided answer, shown read-only beside the final questions."""
+    if stage != Response.Stage.FINAL or len(stages) != 2:
+        return None
+    first = Response.objects.filter(trial=trial, stage=Response.Stage.FIRST).first()
+    return dict(first.answers) if first is not None else None
+
+
+def _feedback(trial: Trial, study: Study) -> dict | None:
+    if trial.state != Trial.State.DONE or trial.kind != Trial.Kind.TRAINING:
+        return None
+    truth = case_truth(
+        labels=dict(CaseLabel.objects.filter(case_id=trial.case_id).values_list("name", "value")),
+        positive_class=study.model.positive_class,
+    )
+    positive = study.model.positive_class
+    return {"truth": None if truth is None else (positive if truth else "no " + positive)}
+
+
 def trial_payload(*, trial: Trial) -> dict:
     """What the trial page may show now, given the trial's state."""
     enrollment = trial.session.enrollment
     study = enrollment.study
     stages = trial_stages(trial=trial, study=study)
-    if trial.state == Trial.State.DONE:
-        stage = None
-    elif len(stages) == 2 and trial.state in (Trial.State.PENDING, Trial.State.SHOWN):
-        stage = Response.Stage.FIRST
-    elif len(stages) == 2 and trial.state == Trial.State.FIRST_ANSWERED:
-        stage = "reveal"
-    else:
-        stage = Response.Stage.FINAL
+    stage = _payload_stage(trial, stages)
     session_trials = list(trial.session.trials.order_by("position").values_list("pk", flat=True))
-    payload: dict = {
+    shown = _ai_output(trial, study) if _ai_visible(trial, stages) else {}
+    overlay = shown.get("overlay")
+    return {
         "trial": str(trial.uid),
         "state": trial.state,
         "stage": stage,
@@ -156,37 +199,13 @@ def trial_payload(*, trial: Trial) -> dict:
         "trials_in_session": len(session_trials),
         "image": _image(trial.case, trial),
         "questions": _questions(trial, study, stage) if stage in Response.Stage.values else [],
-        "ai": None,
-        "overlay_url": None,
-        "similar_cases": [],
-        "feedback": None,
+        "first_answer": _first_answer(trial, stage, stages),
+        "ai": shown.get("ai"),
+        "overlay": overlay,
+        "overlay_url": overlay["url"] if overlay else None,
+        "similar_cases": shown.get("similar_cases", []),
+        "feedback": _feedback(trial, study),
     }
-    if _ai_visible(trial, stages):
-        prediction = Prediction.objects.filter(model_id=study.model_id, case_id=trial.case_id).first()
-        if prediction is not None:
-            payload["ai"] = {
-                "label": prediction.predicted_class,
-                "positive_class": study.model.positive_class,
-                "positive_probability": round(prediction.positive_probability, 3),
-            }
-        explanation = trial_explanation(trial=trial)
-        if explanation is not None and explanation.overlay_file:
-            payload["overlay_url"] = _file_url(trial, "overlay")
-        elif explanation is not None and explanation.similar_cases:
-            labels = _reference_labels([row["case_id"] for row in explanation.similar_cases], study)
-            payload["similar_cases"] = [
-                {"url": _file_url(trial, f"similar-{index}"), "label": labels.get(row["case_id"], "unknown")}
-                for index, row in enumerate(explanation.similar_cases)
-            ]
-    if trial.state == Trial.State.DONE and trial.kind == Trial.Kind.TRAINING:
-        truth = case_truth(
-            labels=dict(CaseLabel.objects.filter(case_id=trial.case_id).values_list("name", "value")),
-            positive_class=study.model.positive_class,
-        )
-        payload["feedback"] = {
-            "truth": None if truth is None else (study.model.positive_class if truth else "no " + study.model.positive_class)
-        }
-    return payload
 
 
 def _reference_labels(case_ids: list[int], study: Study) -> dict[int, str]:
@@ -211,12 +230,17 @@ def _reference_labels(case_ids: list[int], study: Study) -> dict[int, str]:
 def trial_file(*, trial: Trial, name: str):
     """(storage name, content type) of a file the trial page may load now, or Http404.
 
-    `overlay` and `similar-N` exist only once the AI output is visible in this trial."""
+    `overlay` and `similar-N` exist only once the AI output is visible in this trial. `pixels` is
+    the compressed 16-bit file (XRS pixels) when the case has one, else the float32 .npy (cases
+    imported before it existed, or values with no exact 16-bit form); the viewer reads both."""
     study = trial.session.enrollment.study
     stages = trial_stages(trial=trial, study=study)
     case = trial.case
     if name in ("pixels", "display"):
-        stored = case.pixels_file.name if name == "pixels" else case.display_file.name
+        if name == "pixels":
+            stored = case.pixels_encoded_file.name or case.pixels_file.name
+        else:
+            stored = case.display_file.name
         if not stored:
             raise Http404("not available")
         return stored, "application/octet-stream" if name == "pixels" else "image/png"

@@ -95,6 +95,15 @@ def _next_step(enrollment: Enrollment, rows: list[dict]) -> dict:
     return {"kind": "read", "trial": trial, "message": ""}
 
 
+def _session_just_done(step: dict) -> int | None:
+    """The number of the session the reader has just finished when the next trial opens a later
+    session not started yet: the study page is then the pause between sessions."""
+    trial = step["trial"]
+    if trial is None or trial.session.index == 0 or trial.session.started_at is not None:
+        return None
+    return trial.session.index  # the previous session's 1-based number
+
+
 # Pages --------------------------------------------------------------------------------------
 
 
@@ -149,13 +158,15 @@ def reader_study(request, study_id: int):
             status=BAD_INPUT if problems else 200,
         )
     rows = _session_rows(enrollment_sessions(enrollment=enrollment))
+    step = _next_step(enrollment, rows)
     return render(
         request,
         "studies/reader/study.html",
         {
             "study": study,
             "sessions": rows,
-            "next": _next_step(enrollment, rows),
+            "next": step,
+            "session_done": _session_just_done(step),
             "trials_done": sum(r["done"] for r in rows),
             "trials_total": sum(r["trials"] for r in rows),
         },
@@ -173,8 +184,7 @@ def reader_next(request, study_id: int):
     if blocked == "consent":
         return redirect("studies:reader-study", study_id=study_id)
     step = _next_step(enrollment, _session_rows(enrollment_sessions(enrollment=enrollment)))
-    if step["kind"] != "read":
-        messages.info(request, step["message"])
+    if step["kind"] != "read":  # the study page says why: finished, or when the session opens
         return redirect("studies:reader-study", study_id=study_id)
     return redirect("studies:reader-trial", trial_uid=step["trial"].uid)
 

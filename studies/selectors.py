@@ -40,6 +40,26 @@ def study_list_for_user(*, user) -> QuerySet[Study]:
     return studies.distinct().prefetch_related("collections").select_related("model")
 
 
+def studies_by_role(*, user) -> dict[str, list[Study]]:
+    """The studies a user has a part in, per role ("coordinator", "statistician", "reader"),
+    newest first. A study appears once per role the user holds in it."""
+    rows: dict[str, list[Study]] = {role: [] for role in StudyRole.Role.values}
+    if not user.is_authenticated:
+        return rows
+    roles = (
+        StudyRole.objects.filter(user=user)
+        .select_related("study", "study__model")
+        .order_by("-study__created_at", "-study_id")
+    )
+    for role in roles:
+        rows[role.role].append(role.study)
+    enrolled = {study.pk for study in rows[StudyRole.Role.READER]}
+    for enrollment in Enrollment.objects.filter(reader=user).select_related("study").order_by("-enrolled_at"):
+        if enrollment.study_id not in enrolled:
+            rows[StudyRole.Role.READER].append(enrollment.study)
+    return rows
+
+
 def study_has_role(*, study: Study, user, role: str) -> bool:
     if not user.is_authenticated:
         return False
@@ -349,6 +369,8 @@ def study_config_snapshot(*, study: Study) -> dict:
     return {
         "title": study.title,
         "description": study.description,
+        "reader_title": study.reader_title,
+        "reader_description": study.reader_description,
         "instructions": study.instructions,
         "consent_text": study.consent_text,
         "consent_version": study.consent_version,
@@ -375,6 +397,9 @@ def study_config_snapshot(*, study: Study) -> dict:
             for q in study.questions.all()
         ],
         "cases": cases,
+        "empty_explanations": [
+            {"arm": row["arm"], "case_id": row["case_id"]} for row in study_empty_explanations(study=study)
+        ],
     }
 
 
@@ -395,6 +420,96 @@ def arm_condition(*, arm: Arm, study: Study) -> str:
     if study.status == Study.Status.DRAFT and arm.explainer:
         return f"{Arm.Kind(arm.kind).label}: {arm.explainer}"
     return Arm.Kind(arm.kind).label if arm.kind in (Arm.Kind.UNAIDED, Arm.Kind.AI) else "AI prediction and explanation"
+
+
+# Case selection (the coordinator's case page) ------------------------------------------------
+
+AVAILABLE_CASES_SHOWN = 200
+
+
+def study_case_splits(*, study: Study) -> list[dict]:
+    """The splits of the study's collections with their case counts, by name ("" = no split)."""
+    from explain.models import Case
+
+    rows = (
+        Case.objects.filter(collection__in=study.collections.all())
+        .values("split").annotate(cases=Count("id")).order_by("split")
+    )
+    return [{"split": row["split"], "cases": row["cases"]} for row in rows]
+
+
+def _case_facts(*, study: Study, cases: list) -> list[dict]:
+    """Key, split, ground truth and the AI's prediction and correctness of these cases (what a
+    coordinator choosing cases needs; it says nothing about arms)."""
+    ids = [case.pk for case in cases]
+    labels: dict[int, dict[str, int]] = {pk: {} for pk in ids}
+    for case_id, name, value in CaseLabel.objects.filter(case_id__in=ids).values_list("case_id", "name", "value"):
+        labels[case_id][name] = value
+    predictions = (
+        {p.case_id: p for p in Prediction.objects.filter(model=study.model, case_id__in=ids)} if study.model_id else {}
+    )
+    correctness = case_ai_correctness(model=study.model, case_ids=ids) if study.model_id else {}
+    rows = []
+    for case in cases:
+        found = sorted(name for name, value in labels[case.pk].items() if value == CaseLabel.POSITIVE)
+        uncertain = sorted(name for name, value in labels[case.pk].items() if value == CaseLabel.UNCERTAIN)
+        prediction = predictions.get(case.pk)
+        rows.append(
+            {
+                "case_id": case.pk,
+                "key": case.key,
+                "split": case.split,
+                "truth": ", ".join(found) + (f" (uncertain: {', '.join(uncertain)})" if uncertain else ""),
+                "prediction": prediction.predicted_class if prediction else "",
+                "probability": prediction.positive_probability if prediction else None,
+                "ai_correct": correctness.get(case.pk),
+            }
+        )
+    return rows
+
+
+def study_case_rows(*, study: Study) -> list[dict]:
+    """The chosen cases, by role then key, each with its facts (`_case_facts`) and `role`."""
+    chosen = list(study.study_cases.select_related("case"))
+    order = {role: index for index, role in enumerate(StudyCase.Role.values)}
+    chosen.sort(key=lambda sc: (order[sc.role], sc.case.key))
+    roles = {sc.case_id: sc.role for sc in chosen}
+    rows = _case_facts(study=study, cases=[sc.case for sc in chosen])
+    for row in rows:
+        row["role"] = roles[row["case_id"]]
+        row["role_label"] = StudyCase.Role(row["role"]).label
+    return rows
+
+
+def study_available_cases(*, study: Study, split: str | None = None, limit: int = AVAILABLE_CASES_SHOWN) -> dict:
+    """Cases of the study's collections not chosen yet (optionally of one split), by key: at most
+    `limit` rows with their facts, and how many there are in all."""
+    from explain.models import Case
+
+    cases = Case.objects.filter(collection__in=study.collections.all()).exclude(
+        pk__in=study.study_cases.values("case_id")
+    )
+    if split is not None:
+        cases = cases.filter(split=split)
+    total = cases.count()
+    shown = list(cases.order_by("key", "pk")[:limit])
+    return {"rows": _case_facts(study=study, cases=shown), "total": total, "shown": len(shown)}
+
+
+def study_empty_explanation_rows(*, study: Study) -> list[dict]:
+    """`study_empty_explanations` as the coordinator's readiness page shows them: one row per
+    case (the arms listed only while the study is a draft; afterwards they could unblind)."""
+    rows: dict[int, dict] = {}
+    for item in study_empty_explanations(study=study):
+        row = rows.setdefault(
+            item["case_id"],
+            {"case_id": item["case_id"], "case_key": item["case_key"], "role": item["role"], "arms": []},
+        )
+        row["arms"].append(item["arm"])
+    if study.status != Study.Status.DRAFT:
+        for row in rows.values():
+            row["arms"] = []
+    return list(rows.values())
 
 
 # Sessions and progress ----------------------------------------------------------------------

@@ -15,7 +15,7 @@ from rest_framework import serializers
 
 from explain.models import ClassifierModel, Collection
 from studies import selectors
-from studies.models import Arm, Invitation, Question, Study, StudyRole
+from studies.models import Arm, Invitation, Question, Study, StudyCase, StudyRole
 from studies.selectors import BLINDED_KIND, arm_blinded_kind
 
 # Output-only kinds are documented as text, not enums, so that the schema has one `ArmKindEnum`
@@ -28,6 +28,12 @@ BLINDED_KIND_HELP = (
 SMALL_INT_MAX = 32767
 ID_MAX = 2**63 - 1
 INVITATION_STATES = ["pending", "accepted", "revoked", "expired"]
+READERS_SEE_ONLY = "Readers never see it: they see only reader_title and reader_description."
+WARNINGS_HELP = (
+    "what the coordinator should know before opening, without stopping it from opening: reader-facing"
+    " texts that could unblind, no reader-facing title, empty explanations, no case the AI gets wrong"
+    " (drafts only; empty once the study opened)"
+)
 
 
 
@@ -60,8 +66,21 @@ class DetailSerializer(serializers.Serializer):
 class _StudyFieldsSerializer(StrictSerializer):
     """The configurable study fields, all optional (create and PATCH)."""
 
-    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    description = serializers.CharField(required=False, allow_blank=True)
+    title = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, help_text=f"internal (protocol) title. {READERS_SEE_ONLY}"
+    )
+    description = serializers.CharField(
+        required=False, allow_blank=True, help_text=f"internal protocol description. {READERS_SEE_ONLY}"
+    )
+    reader_title = serializers.CharField(
+        max_length=200, required=False, allow_blank=True,
+        help_text="what readers are told the study is called (blank: a neutral 'Reader study'); readers see"
+        " only this title and reader_description",
+    )
+    reader_description = serializers.CharField(
+        required=False, allow_blank=True,
+        help_text="what readers are told about the study; readers see only this and reader_title",
+    )
     instructions = serializers.CharField(required=False, allow_blank=True)
     consent_text = serializers.CharField(required=False, allow_blank=True)
     model = serializers.PrimaryKeyRelatedField(
@@ -88,7 +107,7 @@ class _StudyFieldsSerializer(StrictSerializer):
 
 
 class StudyCreateSerializer(_StudyFieldsSerializer):
-    title = serializers.CharField(max_length=200)
+    title = serializers.CharField(max_length=200, help_text=f"internal (protocol) title. {READERS_SEE_ONLY}")
 
 
 class StudyUpdateSerializer(_StudyFieldsSerializer):
@@ -216,6 +235,25 @@ class CaseIdsSerializer(StrictSerializer):
     attention = _case_ids(required=False, default=list)
 
 
+class CasesAddSerializer(StrictSerializer):
+    role = serializers.CharField(  # text, not an enum: the schema already has a RoleEnum (people)
+        required=False, default=StudyCase.Role.MAIN, help_text=", ".join(StudyCase.Role.values)
+    )
+    case_ids = _case_ids(required=False, default=list)
+    keys = serializers.ListField(
+        child=serializers.CharField(max_length=255), required=False, default=list,
+        help_text="case keys within the study's collections",
+    )
+
+
+class CasesExcludeSerializer(StrictSerializer):
+    case_ids = _case_ids()
+
+
+class QuestionMoveSerializer(StrictSerializer):
+    direction = serializers.ChoiceField(choices=["up", "down"])
+
+
 class CaseSelectSerializer(StrictSerializer):
     split = serializers.CharField(
         required=False, allow_blank=True, default="", help_text="only cases of this split"
@@ -260,12 +298,15 @@ class StudyDetailSerializer(StudyListSerializer):
     questions = QuestionSerializer(many=True, read_only=True)
     case_counts = serializers.SerializerMethodField()
     problems = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField(help_text=WARNINGS_HELP)
     can_manage = serializers.SerializerMethodField()
 
     class Meta(StudyListSerializer.Meta):
         fields = [
             *StudyListSerializer.Meta.fields,
             "description",
+            "reader_title",
+            "reader_description",
             "instructions",
             "consent_text",
             "consent_version",
@@ -277,6 +318,7 @@ class StudyDetailSerializer(StudyListSerializer):
             "questions",
             "case_counts",
             "problems",
+            "warnings",
             "can_manage",
         ]
         read_only_fields = fields
@@ -294,6 +336,11 @@ class StudyDetailSerializer(StudyListSerializer):
         if study.status != Study.Status.DRAFT:
             return []
         return selectors.study_problems(study=study)
+
+    def get_warnings(self, study: Study) -> list[str]:
+        if study.status != Study.Status.DRAFT:
+            return []
+        return selectors.study_warnings(study=study)
 
     def get_can_manage(self, study: Study) -> bool:
         request = self.context.get("request")
@@ -330,8 +377,22 @@ class AiWrongSerializer(serializers.Serializer):
     per_arm = ArmAiWrongSerializer(many=True)
 
 
+class EmptyExplanationSerializer(serializers.Serializer):
+    case_id = serializers.IntegerField()
+    case_key = serializers.CharField()
+    role = serializers.CharField()
+    arms = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="codes of the arms whose map is empty; only while the study is a draft (empty afterwards)",
+    )
+
+
 class ReadinessSerializer(serializers.Serializer):
     problems = serializers.ListField(child=serializers.CharField())
+    warnings = serializers.ListField(child=serializers.CharField(), help_text=WARNINGS_HELP)
+    empty_explanations = EmptyExplanationSerializer(
+        many=True, help_text="cases whose explanation highlights no region (readers see 'No region highlighted')"
+    )
     arms = ArmReadinessSerializer(many=True)
     ai_wrong = AiWrongSerializer()
 

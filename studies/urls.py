@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from studies import reader_views, views
+from studies import reader_views, views, views_cases, views_people, views_questions
 
 app_name = "studies"
 
@@ -13,32 +13,44 @@ urlpatterns = [
     path("studies/<int:study_id>/open/", views.study_open, name="study-open"),
     path("studies/<int:study_id>/close/", views.study_close, name="study-close"),
     path("studies/<int:study_id>/edit/", views.study_edit, name="study-edit"),
-    path("studies/<int:study_id>/arms/", views.study_arms, name="study-arms"),
-    path("studies/<int:study_id>/arms/<int:arm_id>/remove/", views.arm_remove, name="arm-remove"),
-    path("studies/<int:study_id>/questions/", views.study_questions, name="study-questions"),
+    path("studies/<int:study_id>/arms/", views_questions.study_arms, name="study-arms"),
+    path("studies/<int:study_id>/arms/<int:arm_id>/remove/", views_questions.arm_remove, name="arm-remove"),
+    path("studies/<int:study_id>/questions/", views_questions.study_questions, name="study-questions"),
     path(
         "studies/<int:study_id>/questions/defaults/",
-        views.questions_defaults,
+        views_questions.questions_defaults,
         name="questions-defaults",
     ),
     path(
         "studies/<int:study_id>/questions/<int:question_id>/remove/",
-        views.question_remove,
+        views_questions.question_remove,
         name="question-remove",
     ),
-    path("studies/<int:study_id>/cases/", views.study_cases, name="study-cases"),
-    path("studies/<int:study_id>/readiness/", views.study_readiness, name="study-readiness"),
-    path("studies/<int:study_id>/people/", views.study_people, name="study-people"),
-    path("studies/<int:study_id>/people/remove/", views.role_remove, name="role-remove"),
-    path("studies/<int:study_id>/people/invite/", views.invitation_create, name="invitation-create"),
+    path(
+        "studies/<int:study_id>/questions/<int:question_id>/edit/",
+        views_questions.question_edit,
+        name="question-edit",
+    ),
+    path(
+        "studies/<int:study_id>/questions/<int:question_id>/move/",
+        views_questions.question_move,
+        name="question-move",
+    ),
+    path("studies/<int:study_id>/cases/", views_cases.study_cases, name="study-cases"),
+    path("studies/<int:study_id>/cases/add/", views_cases.cases_add, name="cases-add"),
+    path("studies/<int:study_id>/cases/exclude/", views_cases.cases_exclude, name="cases-exclude"),
+    path("studies/<int:study_id>/readiness/", views_cases.study_readiness, name="study-readiness"),
+    path("studies/<int:study_id>/people/", views_people.study_people, name="study-people"),
+    path("studies/<int:study_id>/people/remove/", views_people.role_remove, name="role-remove"),
+    path("studies/<int:study_id>/people/invite/", views_people.invitation_create, name="invitation-create"),
     path(
         "studies/<int:study_id>/invitations/<int:invitation_id>/revoke/",
-        views.invitation_revoke,
+        views_people.invitation_revoke,
         name="invitation-revoke",
     ),
     path("studies/<int:study_id>/progress/", views.study_progress, name="study-progress"),
     path("studies/<int:study_id>/responses/", views.study_responses, name="study-responses"),
-    path("studies/<int:study_id>/precompute/", views.study_precompute, name="study-precompute"),
+    path("studies/<int:study_id>/precompute/", views_cases.study_precompute, name="study-precompute"),
     path("studies/<int:study_id>/reveal/", views.study_reveal, name="study-reveal"),
     path("studies/<int:study_id>/audit/", views.study_audit, name="study-audit"),
     path("studies/<int:study_id>/audit.csv", views.study_audit_csv, name="study-audit-csv"),

@@ -5,6 +5,11 @@ render. A ServiceError's problems are listed on the page with HTTP 400. Only peo
 view a study (its coordinators, site admins, its statistician) see that its pages exist; writes
 need `study_can_manage`. The explainer behind an arm appears only through `arm_condition`
 (draft only) and the statistician's audited reveal.
+
+This module holds the access decorator, the study list, the overview (open and close), the
+details, progress, the statistician's reveal, the audit trail and the invitation link; arms and
+questions are in `views_questions`, cases and readiness in `views_cases`, people in
+`views_people`.
 """
 
 from __future__ import annotations
@@ -20,28 +25,22 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.errors import ServiceError
 from core.permissions import is_coordinator
 from studies import randomization, selectors, services
 from studies.forms import (
-    ArmForm,
     AuditFilterForm,
-    CaseSelectForm,
     ConfirmForm,
     InvitationAcceptForm,
-    InviteForm,
-    QuestionForm,
-    RoleForm,
     StudyCreateForm,
     StudyEditForm,
 )
-from studies.models import Arm, Invitation, Question, Study, StudyCase, StudyRole
+from studies.models import Question, Study, StudyCase, StudyRole
 
 BAD_INPUT = 400
+FORBIDDEN = 403
 GONE = 410
 
 
@@ -154,19 +153,7 @@ def _checklist(study: Study) -> list[dict]:
             "done": any(q.kind == Question.Kind.DIAGNOSIS for q in questions),
             "summary": f"{len(questions)} question(s)",
         },
-        {
-            "name": "Design",
-            "url": "studies:study-edit",
-            "done": bool(arms and cases[StudyCase.Role.MAIN]) and not randomization.validate_design(
-                design=study.design, cases=cases[StudyCase.Role.MAIN], arms=[arm.code for arm in arms],
-                sessions=study.sessions, washout_days=study.washout_days,
-                training_cases=cases[StudyCase.Role.TRAINING], attention_cases=cases[StudyCase.Role.ATTENTION],
-            ),
-            "summary": (
-                f"{study.get_design_display()} · {study.get_protocol_display()} · "
-                f"{study.sessions} session(s), washout {study.washout_days} day(s)"
-            ),
-        },
+        _design_step(study, cases, arms),
         {
             "name": "People",
             "url": "studies:study-people",
@@ -186,14 +173,35 @@ def _checklist(study: Study) -> list[dict]:
     ]
 
 
+def _design_step(study: Study, cases: dict, arms: list) -> dict:
+    """The design is chosen when the study is created (it has defaults); it is to do only while
+    it does not fit the arms and cases (checked once both exist)."""
+    main = cases[StudyCase.Role.MAIN]
+    problems = randomization.validate_design(
+        design=study.design, cases=main, arms=[arm.code for arm in arms],
+        sessions=study.sessions, washout_days=study.washout_days,
+        training_cases=cases[StudyCase.Role.TRAINING], attention_cases=cases[StudyCase.Role.ATTENTION],
+    ) if arms and main else []
+    summary = (
+        f"{study.get_design_display()} · {study.get_protocol_display()} · "
+        f"{study.sessions} session(s), washout {study.washout_days} day(s)"
+    )
+    if problems:
+        summary += f" · {problems[0]}"
+    elif not (arms and main):
+        summary += " · checked against the arms and cases once both exist"
+    return {"name": "Design", "url": "studies:study-edit", "done": not problems, "summary": summary}
+
+
 def _overview(request, study: Study, *, problems_from_action=(), status: int = 200):
-    opening = selectors.study_problems(study=study) if study.status == Study.Status.DRAFT else []
+    draft = study.status == Study.Status.DRAFT
     return _page(
         request, study, "studies/study_detail.html",
         {
-            "opening_problems": opening,
+            "opening_problems": selectors.study_problems(study=study) if draft else [],
+            "warnings": selectors.study_warnings(study=study) if draft else [],
             "problems": list(problems_from_action),
-            "steps": _checklist(study) if study.status == Study.Status.DRAFT else [],
+            "steps": _checklist(study) if draft else [],
             "confirm_form": ConfirmForm(),
         },
         status=status,
@@ -245,267 +253,13 @@ def study_edit(request, study: Study):
             problems = exc.problems
         else:
             messages.success(request, "Details saved.")
-            return redirect("studies:study-detail", study_id=study.pk)
+            return redirect("studies:study-edit", study_id=study.pk)
     status = BAD_INPUT if problems or form.errors else 200
-    return _page(request, study, "studies/study_edit.html", {"form": form, "problems": problems}, status=status)
-
-
-# Arms ---------------------------------------------------------------------------------------
-
-
-def _arms_page(request, study: Study, form: ArmForm, problems=(), status: int = 200):
-    arms = [
-        {"arm": arm, "condition": selectors.arm_condition(arm=arm, study=study)}
-        for arm in study.arms.order_by("code")
-    ]
+    warnings = selectors.study_warnings(study=study) if study.status == Study.Status.DRAFT else []
     return _page(
-        request, study, "studies/study_arms.html",
-        {"arms": arms, "form": form, "problems": list(problems)}, status=status,
+        request, study, "studies/study_edit.html",
+        {"form": form, "problems": problems, "warnings": warnings}, status=status,
     )
-
-
-@study_view(manage=True)
-@require_http_methods(["GET", "POST"])
-def study_arms(request, study: Study):
-    form = ArmForm(request.POST or None, study=study)
-    if request.method == "POST":
-        if not form.is_valid():
-            return _arms_page(request, study, form, status=BAD_INPUT)
-        try:
-            arm = services.arm_add(acting_user=request.user, study=study, **form.cleaned_data)
-        except ServiceError as exc:
-            return _arms_page(request, study, form, exc.problems, status=BAD_INPUT)
-        messages.success(request, f"Arm {arm.code} added.")
-        return redirect("studies:study-arms", study_id=study.pk)
-    return _arms_page(request, study, form)
-
-
-@study_view(manage=True)
-@require_POST
-def arm_remove(request, study: Study, arm_id: int):
-    arm = get_object_or_404(Arm, pk=arm_id, study=study)
-    try:
-        services.arm_remove(acting_user=request.user, arm=arm)
-    except ServiceError as exc:
-        return _arms_page(request, study, ArmForm(study=study), exc.problems, status=BAD_INPUT)
-    messages.success(request, f"Arm {arm.code} removed.")
-    return redirect("studies:study-arms", study_id=study.pk)
-
-
-# Questions ----------------------------------------------------------------------------------
-
-
-def _questions_page(request, study: Study, form: QuestionForm, problems=(), status: int = 200):
-    return _page(
-        request, study, "studies/study_questions.html",
-        {"questions": study.questions.all(), "form": form, "problems": list(problems)}, status=status,
-    )
-
-
-@study_view(manage=True)
-@require_http_methods(["GET", "POST"])
-def study_questions(request, study: Study):
-    form = QuestionForm(request.POST or None)
-    if request.method == "POST":
-        if not form.is_valid():
-            return _questions_page(request, study, form, status=BAD_INPUT)
-        try:
-            question = services.question_add(acting_user=request.user, study=study, **form.service_values())
-        except ServiceError as exc:
-            return _questions_page(request, study, form, exc.problems, status=BAD_INPUT)
-        messages.success(request, f"Question {question.key} added.")
-        return redirect("studies:study-questions", study_id=study.pk)
-    return _questions_page(request, study, form)
-
-
-@study_view(manage=True)
-@require_POST
-def questions_defaults(request, study: Study):
-    try:
-        added = services.questions_add_defaults(acting_user=request.user, study=study)
-    except ServiceError as exc:
-        return _questions_page(request, study, QuestionForm(), exc.problems, status=BAD_INPUT)
-    if added:
-        messages.success(request, f"Added {', '.join(q.key for q in added)}.")
-    else:
-        messages.info(request, "The study already has every default question.")
-    return redirect("studies:study-questions", study_id=study.pk)
-
-
-@study_view(manage=True)
-@require_POST
-def question_remove(request, study: Study, question_id: int):
-    question = get_object_or_404(Question, pk=question_id, study=study)
-    try:
-        services.question_remove(acting_user=request.user, question=question)
-    except ServiceError as exc:
-        return _questions_page(request, study, QuestionForm(), exc.problems, status=BAD_INPUT)
-    messages.success(request, f"Question {question.key} removed.")
-    return redirect("studies:study-questions", study_id=study.pk)
-
-
-# Cases --------------------------------------------------------------------------------------
-
-
-@study_view(manage=True)
-@require_http_methods(["GET", "POST"])
-def study_cases(request, study: Study):
-    form = CaseSelectForm(request.POST or None)
-    problems: list[str] = []
-    if request.method == "POST" and form.is_valid():
-        try:
-            counts = services.study_cases_select(acting_user=request.user, study=study, **form.cleaned_data)
-        except ServiceError as exc:
-            problems = exc.problems
-        else:
-            messages.success(
-                request, "Cases chosen: " + ", ".join(f"{n} {role}" for role, n in counts.items()) + "."
-            )
-            return redirect("studies:study-cases", study_id=study.pk)
-    counts = [
-        (StudyCase.Role(role).label, len(ids)) for role, ids in selectors.study_case_ids(study=study).items()
-    ]
-    status = BAD_INPUT if problems or form.errors else 200
-    return _page(
-        request, study, "studies/study_cases.html",
-        {"form": form, "problems": problems, "counts": counts, "collections": study.collections.all()},
-        status=status,
-    )
-
-
-# Readiness ----------------------------------------------------------------------------------
-
-
-@study_view()
-def study_readiness(request, study: Study):
-    conditions = {arm.code: selectors.arm_condition(arm=arm, study=study) for arm in study.arms.all()}
-    rows = [
-        {**row, "condition": conditions[row["code"]]} for row in selectors.arm_readiness(study=study)
-    ]
-    return _page(
-        request, study, "studies/study_readiness.html",
-        {
-            "rows": rows,
-            "ai_wrong": selectors.study_ai_wrong(study=study),
-            "precompute_url": reverse("explain:job-list"),
-        },
-    )
-
-
-@study_view(manage=True)
-@require_POST
-def study_precompute(request, study: Study):
-    try:
-        jobs = services.study_precompute(acting_user=request.user, study=study)
-    except ServiceError as exc:
-        for problem in exc.problems:
-            messages.error(request, problem)
-        return redirect("studies:study-readiness", study_id=study.pk)
-    for job in jobs:
-        messages.success(
-            request, f"Precompute job {job.pk} started on {job.collection.name}; results that exist are reused."
-        )
-    return redirect("studies:study-readiness", study_id=study.pk)
-
-
-# People -------------------------------------------------------------------------------------
-
-
-def invitation_state(invitation: Invitation, now=None) -> str:
-    now = now or timezone.now()
-    if invitation.accepted_at:
-        return "accepted"
-    if invitation.revoked_at:
-        return "revoked"
-    if invitation.expires_at <= now:
-        return "expired"
-    return "pending"
-
-
-def _people_page(request, study: Study, *, role_form=None, invite_form=None, problems=(),
-                 new_link: str = "", status: int = 200):
-    now = timezone.now()
-    invitations = [
-        {"invitation": invitation, "state": invitation_state(invitation, now)}
-        for invitation in study.invitations.select_related("user", "created_by")
-    ]
-    return _page(
-        request, study, "studies/study_people.html",
-        {
-            "roles": study.roles.select_related("user").order_by("role", "user__username"),
-            "readers": selectors.study_readers(study=study),
-            "invitations": invitations,
-            "role_form": role_form or RoleForm(),
-            "invite_form": invite_form or InviteForm(),
-            "problems": list(problems),
-            "new_link": new_link,
-            "accepts_people": study.status != Study.Status.CLOSED,
-        },
-        status=status,
-    )
-
-
-@study_view(manage=True)
-@require_http_methods(["GET", "POST"])
-def study_people(request, study: Study):
-    """The people of a study; a POST here gives someone a role."""
-    if request.method != "POST":
-        return _people_page(request, study)
-    form = RoleForm(request.POST)
-    if not form.is_valid():
-        return _people_page(request, study, role_form=form, status=BAD_INPUT)
-    try:
-        services.study_role_add(acting_user=request.user, study=study, **form.cleaned_data)
-    except ServiceError as exc:
-        return _people_page(request, study, role_form=form, problems=exc.problems, status=BAD_INPUT)
-    member = form.cleaned_data["user"].get_username()
-    messages.success(request, f"{member} is now {form.cleaned_data['role']} of this study.")
-    return redirect("studies:study-people", study_id=study.pk)
-
-
-@study_view(manage=True)
-@require_POST
-def role_remove(request, study: Study):
-    form = RoleForm(request.POST)
-    if not form.is_valid():
-        problems = [f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()]
-        return _people_page(request, study, problems=problems, status=BAD_INPUT)
-    try:
-        services.study_role_remove(acting_user=request.user, study=study, **form.cleaned_data)
-    except ServiceError as exc:
-        return _people_page(request, study, problems=exc.problems, status=BAD_INPUT)
-    messages.success(request, f"Removed {form.cleaned_data['user'].get_username()} as {form.cleaned_data['role']}.")
-    return redirect("studies:study-people", study_id=study.pk)
-
-
-@study_view(manage=True)
-@require_POST
-def invitation_create(request, study: Study):
-    """Invite by e-mail. The link is shown once, on this response (only its hash is stored)."""
-    form = InviteForm(request.POST)
-    if not form.is_valid():
-        return _people_page(request, study, invite_form=form, status=BAD_INPUT)
-    try:
-        invitation, token = services.invitation_create(
-            acting_user=request.user, study=study, email=form.cleaned_data["email"],
-            valid_days=form.cleaned_data["valid_days"],
-        )
-    except ServiceError as exc:
-        return _people_page(request, study, invite_form=form, problems=exc.problems, status=BAD_INPUT)
-    messages.success(request, f"Invitation sent to {invitation.email}.")
-    return _people_page(request, study, new_link=services.invitation_link(token))
-
-
-@study_view(manage=True)
-@require_POST
-def invitation_revoke(request, study: Study, invitation_id: int):
-    invitation = get_object_or_404(Invitation, pk=invitation_id, study=study)
-    try:
-        services.invitation_revoke(acting_user=request.user, invitation=invitation)
-    except ServiceError as exc:
-        return _people_page(request, study, problems=exc.problems, status=BAD_INPUT)
-    messages.success(request, f"Invitation of {invitation.email} revoked.")
-    return redirect("studies:study-people", study_id=study.pk)
 
 
 # Progress and the statistician's reveal -----------------------------------------------------
@@ -528,9 +282,14 @@ def study_responses(request, study: Study):
 @study_view()
 @require_http_methods(["GET", "POST"])
 def study_reveal(request, study: Study):
-    """The statistician's unblinding page. Every reveal is recorded in the audit trail."""
+    """The statistician's unblinding page. Every reveal is recorded in the audit trail. Anyone
+    else who may see the study (its coordinators, site admins) gets a 403 page saying who can
+    unblind and how a site admin who must do it becomes the study's statistician."""
     if not selectors.study_has_role(study=study, user=request.user, role=StudyRole.Role.STATISTICIAN):
-        raise PermissionDenied("only the study's statistician can reveal what the arms are")
+        return _page(
+            request, study, "studies/study_reveal_refused.html",
+            {"is_site_admin": request.user.is_superuser}, status=FORBIDDEN,
+        )
     arms = None
     if request.method == "POST":
         try:
@@ -623,7 +382,7 @@ def invitation_accept(request, token: str):
             if not signed_in:
                 login(request, reader, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(
-                request, f"Welcome! You are a reader in '{invitation.study.title}'."
+                request, f"Welcome! You are a reader in '{invitation.study.reader_facing_title}'."
             )
             return redirect("home")
     status = BAD_INPUT if problems or (form is not None and form.errors) else 200

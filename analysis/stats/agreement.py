@@ -20,7 +20,11 @@ undefined (None, with a reason) when p_e = 1, i.e. every rating falls in one cat
 Cohen's (1960) kappa between each reader and the AI uses the reads where the reader's final call
 and the AI's call are both known: ``(p_o - p_e) / (1 - p_e)`` with p_e from the two marginals;
 its standard error is the large-sample one of Fleiss, Cohen & Everitt (1969), as in
-``statsmodels.stats.inter_rater.cohens_kappa``.
+``statsmodels.stats.inter_rater.cohens_kappa``. The Wald interval ``kappa -/+ z se`` can leave
+[-1, 1] near perfect agreement (kappa 0.8 on 10 reads gives an upper limit above 1), so
+``reader_ai_kappa(n_bootstrap=B)`` replaces it with a percentile bootstrap over reads (the 2x2
+table resampled multinomially, seeded), which stays inside the attainable range; resamples in
+which kappa is undefined (every read in one category) are left out and counted in ``reason``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -165,6 +169,58 @@ class CohenKappa:
     ci_low: float | None
     ci_high: float | None
     reason: str | None = None
+    interval: str = "Wald"  # "Wald" or "percentile bootstrap over reads"
+
+
+BOOTSTRAP_INTERVAL = "percentile bootstrap over reads"
+
+
+def _cohen_from_tables(tables: np.ndarray) -> np.ndarray:
+    """Cohen's kappa of each (K, K) count table of a (B, K, K) stack (NaN where undefined)."""
+    n = tables.sum(axis=(1, 2))
+    p = tables / n[:, None, None]
+    p_o = np.trace(p, axis1=1, axis2=2)
+    p_e = (p.sum(axis=2) * p.sum(axis=1)).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = (p_o - p_e) / (1 - p_e)
+    kappa[np.isclose(p_e, 1.0)] = np.nan
+    return kappa
+
+
+def cohen_kappa_bootstrap(table, *, conf_level: float = 0.95, n_bootstrap: int = 2000,
+                          seed: int | None = 0) -> tuple[float | None, float | None, int]:
+    """Percentile bootstrap interval of Cohen's kappa resampling the reads of ``table``.
+
+    Returns (low, high, number of resamples with undefined kappa, left out).
+    """
+    t = np.asarray(table, dtype=float)
+    n = int(t.sum())
+    if n == 0 or n_bootstrap <= 0:
+        return None, None, 0
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(n, (t / n).ravel(), size=n_bootstrap).reshape(n_bootstrap,
+                                                                          *t.shape)
+    kappas = _cohen_from_tables(draws.astype(float))
+    finite = kappas[np.isfinite(kappas)]
+    if finite.size == 0:
+        return None, None, n_bootstrap
+    alpha = (1 - conf_level) / 2
+    low, high = (float(v) for v in np.quantile(finite, [alpha, 1 - alpha]))
+    return low, high, int(n_bootstrap - finite.size)
+
+
+def _with_bootstrap(k: CohenKappa, *, conf_level: float, n_bootstrap: int,
+                    seed: int | None) -> CohenKappa:
+    """``k`` with its Wald interval replaced by the percentile bootstrap over reads."""
+    if k.kappa is None:
+        return k
+    low, high, undefined = cohen_kappa_bootstrap(k.table, conf_level=conf_level,
+                                                 n_bootstrap=n_bootstrap, seed=seed)
+    reason = k.reason
+    if undefined:
+        reason = (f"{undefined} of {n_bootstrap} resamples with one category only (left "
+                  "out)")
+    return replace(k, ci_low=low, ci_high=high, reason=reason, interval=BOOTSTRAP_INTERVAL)
 
 
 def cohen_kappa(table, conf_level: float = 0.95, *, arm: str | None = None,
@@ -197,13 +253,14 @@ def cohen_kappa(table, conf_level: float = 0.95, *, arm: str | None = None,
                       float(kappa - half), float(kappa + half))
 
 
-def reader_ai_kappa(reads: Sequence[Read], *, by_arm: bool = True,
-                    conf_level: float = 0.95) -> tuple[CohenKappa, ...]:
+def reader_ai_kappa(reads: Sequence[Read], *, by_arm: bool = True, conf_level: float = 0.95,
+                    n_bootstrap: int = 0, seed: int | None = 0) -> tuple[CohenKappa, ...]:
     """Cohen's kappa between each reader's final call and the AI's call.
 
     Uses main reads where both calls are known (``ai_positive`` may be known in an arm that does
     not show the AI, giving the unaided reader's agreement with the AI). ``by_arm`` False pools
-    a reader's arms.
+    a reader's arms. ``n_bootstrap`` > 0: percentile bootstrap intervals over reads instead of
+    the Wald interval (each table with its own stream derived from ``seed``).
     """
     tables: dict[tuple[str | None, str], np.ndarray] = {}
     for r in main_reads(reads):
@@ -213,4 +270,9 @@ def reader_ai_kappa(reads: Sequence[Read], *, by_arm: bool = True,
         tables.setdefault(key, np.zeros((2, 2)))[int(bool(r.final_positive)),
                                                  int(bool(r.ai_positive))] += 1
     keys = sorted(tables, key=lambda k: (label_key(k[0] or ""), label_key(k[1])))
-    return tuple(cohen_kappa(tables[k], conf_level, arm=k[0], reader=k[1]) for k in keys)
+    out = [cohen_kappa(tables[k], conf_level, arm=k[0], reader=k[1]) for k in keys]
+    if n_bootstrap > 0:
+        seeds = np.random.SeedSequence(seed).spawn(len(out))
+        out = [_with_bootstrap(k, conf_level=conf_level, n_bootstrap=n_bootstrap, seed=s)
+               for k, s in zip(out, seeds, strict=True)]
+    return tuple(out)

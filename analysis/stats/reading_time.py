@@ -14,9 +14,13 @@ with a Wald interval ``exp(alpha_a -/+ z se)``.
 If the crossed model raises, does not converge, or gives non-finite standard errors, the model
 with a random reader intercept only (groups = readers) is fitted instead and ``model`` says
 ``"reader"``; if that fails too (both variances at the boundary, as with no reader or case
-effect at all), ordinary least squares with reader-clustered standard errors (``"ols"``);
-``notes`` says why. Reads with no time or a time <= 0 are left out (log undefined).
-Degenerate inputs give a result with ``reason`` set and no ratios.
+effect at all), ordinary least squares with reader-clustered standard errors (``"ols"``).
+``attempts`` records each model tried and why it was not used; ``model_note`` says it in plain
+words, once, for the report (``MODEL_WORDS`` names each model). The optimizer's warnings
+(statsmodels ConvergenceWarning and the like) are captured, never printed: ``model_note``
+counts them and ``optimizer_warnings`` keeps their distinct texts for the JSON export.
+Reads with no time or a time <= 0 are left out (log undefined). Degenerate inputs give a result
+with ``reason`` set and no ratios.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -53,9 +57,24 @@ class TimeRatio:
     p_value: float
 
 
+MODEL_WORDS = {
+    "crossed": "mixed model on log time with crossed reader and case intercepts",
+    "reader": "mixed model on log time with a reader intercept only",
+    "ols": "least squares on log time with reader-clustered standard errors",
+}
+
+
+@dataclass(frozen=True)
+class ModelAttempt:
+    model: str  # a MODEL_WORDS key
+    used: bool
+    problem: str | None = None  # why it was not used, in plain words
+    at_boundary: bool = False  # the optimizer warned that a variance is at its boundary (0)
+
+
 @dataclass(frozen=True)
 class ReadingTimeResult:
-    model: str | None  # "crossed", "reader" (fallback) or None (nothing fitted)
+    model: str | None  # "crossed", "reader", "ols" (fallbacks) or None (nothing fitted)
     reference: str | None
     arms: tuple[ArmTime, ...]
     ratios: tuple[TimeRatio, ...]
@@ -69,6 +88,9 @@ class ReadingTimeResult:
     conf_level: float
     reason: str | None = None
     notes: tuple[str, ...] = ()
+    attempts: tuple[ModelAttempt, ...] = ()
+    model_note: str = ""  # which model is reported and why, in plain words
+    optimizer_warnings: tuple[str, ...] = ()  # distinct warning texts (not for the report)
 
 
 def _one_hot(labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -101,15 +123,85 @@ def _fit(endog, exog, groups, exog_vc=None):
             model = MixedLM(endog, exog, groups, exog_re=np.zeros((len(endog), 0)),
                             exog_vc=exog_vc)
         result = model.fit(reml=True)
-    messages = tuple(dict.fromkeys(str(w.message).splitlines()[0] for w in caught))
+    messages = tuple(str(w.message).strip() for w in caught)
     return result, messages
 
 
-def _usable(result, k: int) -> bool:
+def _problem(result, k: int, messages: Sequence[str]) -> str | None:
+    """Why a fitted mixed model cannot be used (None: usable)."""
+    at_boundary = any("boundary" in m for m in messages)
     if not result.converged:
-        return False
+        return ("did not converge (variance at the boundary)" if at_boundary
+                else "did not converge")
     se = np.asarray(result.bse_fe, dtype=float)[:k]
-    return bool(np.isfinite(se).all() and np.isfinite(result.fe_params).all())
+    if not (np.isfinite(se).all() and np.isfinite(result.fe_params).all()):
+        return ("gave no finite standard errors (variance at the boundary)" if at_boundary
+                else "gave no finite standard errors")
+    return None
+
+
+def model_note(model: str | None, attempts: Sequence[ModelAttempt], n_warnings: int) -> str:
+    """Plain words: the planned model, each fallback and why, what is reported."""
+    failed = [f"the {MODEL_WORDS[a.model]} {a.problem}" for a in attempts if not a.used]
+    parts = []
+    if failed:
+        text = "; ".join(failed)
+        parts.append(text[0].upper() + text[1:] + ".")
+    used = next((a for a in attempts if a.used), None)
+    boundary = (" (a variance component is estimated at the boundary, 0)"
+                if used is not None and used.at_boundary else "")
+    parts.append(f"Reported: {MODEL_WORDS[model]}{boundary}." if model
+                 else "No model could be fitted.")
+    if n_warnings:
+        parts.append(f"The optimizer issued {n_warnings} warning"
+                     f"{'s' if n_warnings != 1 else ''} while fitting (listed in the JSON "
+                     "export, not here).")
+    return " ".join(parts)
+
+
+def _fit_models(log_t, exog, reader_col, case_col, k):
+    """Try the crossed model, the reader-intercept model, then clustered least squares.
+
+    Returns (model name or None, fitted result or None, attempts, raw warning texts).
+    """
+    attempts: list[ModelAttempt] = []
+    caught: list[str] = []
+    tries = (("crossed", lambda: _fit(log_t, exog, np.zeros(len(log_t)),
+                                      _crossed_spec(reader_col, case_col))),
+             ("reader", lambda: _fit(log_t, exog, np.array(reader_col))))
+    for name, fit in tries:
+        try:
+            result, messages = fit()
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            attempts.append(ModelAttempt(name, False, f"failed ({exc})"))
+            continue
+        caught.extend(messages)
+        with warnings.catch_warnings(record=True) as late:  # standard errors are computed lazily
+            warnings.simplefilter("always")
+            problem = _problem(result, k, messages)
+        caught.extend(str(w.message).strip() for w in late)
+        attempts.append(ModelAttempt(name, problem is None, problem,
+                                     any("boundary" in m for m in messages)))
+        if problem is None:
+            return name, result, attempts, caught
+    # Typically both random-effect variances sit at the boundary (0): the mixed model's limit is
+    # ordinary least squares; reads stay clustered by reader for the standard errors.
+    try:
+        import statsmodels.api as sm
+
+        with warnings.catch_warnings(record=True) as ols_caught:
+            warnings.simplefilter("always")
+            reader_ids = np.unique(np.array(reader_col), return_inverse=True)[1]
+            ols = sm.OLS(log_t, exog).fit(cov_type="cluster", cov_kwds={"groups": reader_ids})
+        caught.extend(str(w.message).strip() for w in ols_caught)
+        bse = np.asarray(ols.bse, dtype=float)
+        if np.isfinite(bse).all() and (bse[1:] > 0).all():
+            attempts.append(ModelAttempt("ols", True))
+            return "ols", ols, attempts, caught
+        attempts.append(ModelAttempt("ols", False, "gave standard errors of 0"))
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        attempts.append(ModelAttempt("ols", False, f"failed ({exc})"))
+    return None, None, attempts, caught
 
 
 def reading_time_analysis(reads: Sequence[Read], *, reference: str | None = None,
@@ -162,45 +254,12 @@ def reading_time_analysis(reads: Sequence[Read], *, reference: str | None = None
                                                    for a in others])
     reader_col = [r.reader for r in timed]
     case_col = [r.case for r in timed]
-    one = np.zeros(len(timed))
-    model, result = None, None
-    try:
-        crossed, messages = _fit(log_t, exog, one, _crossed_spec(reader_col, case_col))
-        notes.extend(f"crossed model: {m}" for m in messages)
-        if _usable(crossed, k):
-            model, result = "crossed", crossed
-        else:
-            notes.append("the crossed model did not converge; fell back to a random reader "
-                         "intercept only")
-    except (ValueError, np.linalg.LinAlgError) as exc:
-        notes.append(f"the crossed model failed ({exc}); fell back to a random reader "
-                     "intercept only")
+    model, result, attempts, caught = _fit_models(log_t, exog, reader_col, case_col, k)
+    fitted = dict(attempts=tuple(attempts), model_note=model_note(model, attempts, len(caught)),
+                  optimizer_warnings=tuple(dict.fromkeys(caught)))
     if result is None:
-        try:
-            fallback, messages = _fit(log_t, exog, np.array(reader_col))
-            notes.extend(f"reader model: {m}" for m in messages)
-            if _usable(fallback, k):
-                model, result = "reader", fallback
-        except (ValueError, np.linalg.LinAlgError) as exc:
-            notes.append(f"the reader-intercept model failed ({exc})")
-    if result is None:
-        # Typically both random-effect variances sit at the boundary (0): the mixed model's limit
-        # is ordinary least squares; reads stay clustered by reader for the standard errors.
-        try:
-            import statsmodels.api as sm
-
-            reader_ids = np.unique(np.array(reader_col), return_inverse=True)[1]
-            ols = sm.OLS(log_t, exog).fit(cov_type="cluster", cov_kwds={"groups": reader_ids})
-            bse_ols = np.asarray(ols.bse, dtype=float)
-            if np.isfinite(bse_ols).all() and (bse_ols[1:] > 0).all():
-                model, result = "ols", ols
-                notes.append("neither mixed model could be fitted (random-effect variances at the "
-                             "boundary); fell back to least squares with reader-clustered standard "
-                             "errors")
-        except (ValueError, np.linalg.LinAlgError) as exc:
-            notes.append(f"the least-squares fallback failed ({exc})")
-    if result is None:
-        return empty("neither the mixed models nor the least-squares fallback could be fitted")
+        return replace(empty("neither the mixed models nor the least-squares fallback could be "
+                             "fitted"), **fitted)
 
     z = float(stats.norm.ppf(0.5 + conf_level / 2))
     params = np.asarray(result.params if model == "ols" else result.fe_params, dtype=float)[:k]
@@ -221,4 +280,5 @@ def reading_time_analysis(reads: Sequence[Read], *, reference: str | None = None
         components = {}
     return ReadingTimeResult(model=model, ratios=ratios, converged=True,
                              variance_components=components,
-                             residual_variance=float(result.scale), notes=tuple(notes), **base)
+                             residual_variance=float(result.scale), notes=tuple(notes),
+                             **fitted, **base)

@@ -44,6 +44,9 @@ class Read:
     ratings: Mapping[str, int] = field(default_factory=dict, hash=False)  # item -> 1..points
     seconds: float | None = None  # reading time of the trial
     reader_experience: float | None = None  # years
+    # the trial's arm shows a heatmap and that heatmap highlights (next to) nothing (the
+    # explain app's EMPTY_RULE); None: the arm shows no heatmap, or it is not known
+    explanation_empty: bool | None = None
 
 
 def main_reads(reads: Iterable[Read]) -> list[Read]:

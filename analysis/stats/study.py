@@ -3,7 +3,9 @@
 ``analyse_study(reads, meta, metrics=...)`` runs, on the main trials of a study:
 
 ``counts``
-    readers, cases, reads per arm, and the reads left out of each analysis and why.
+    readers, cases, reads per arm, and the reads left out of each analysis and why; per arm
+    showing a heatmap, the main trials that showed an empty explanation and the arm's accuracy
+    with and without them (empty_explanations.py).
 ``proportions``
     sensitivity, specificity and accuracy per arm with Wilson intervals (proportions.py), of the
     final answers and, in two-stage reading, of the unaided first answers.
@@ -20,18 +22,22 @@
     What or_analysis refuses (fewer than 2 readers; a reader with no reads in an arm; a
     reader-arm unit with fewer than 2 cases of a class) becomes the section's ``reason``; when
     only some readers are incomplete they are left out with a note, if 2 or more remain.
+    ``MRMCSection.arm_intervals`` adds each arm's interval on the logit scale (intervals.py),
+    inside [0, 1]; the differences keep the reference software's untransformed intervals.
 ``roc``
     empirical ROC points per arm pooled over readers (for the figure; descriptive).
 ``reliance``
     Schemmer et al. reliance measures (reliance.py); two-stage reading only.
 ``agreement``
     Fleiss' kappa (Gwet's generalisation) of the final call per arm, and Cohen's kappa of each
-    reader with the AI (agreement.py).
+    reader with the AI (agreement.py), both with percentile bootstrap intervals (over cases,
+    over reads), which stay inside the range of kappa.
 ``ratings``
     Likert distributions and a proportional-odds model per item (ratings.py); the reference arm
     of an item is the unaided arm when it has ratings of that item, else the first arm that has.
 ``reading_time``
-    the mixed model on log time (reading_time.py) and a five-number summary per arm.
+    the mixed model on log time (reading_time.py; its fallbacks and the optimizer's warnings
+    summarised in ``model_note``) and a five-number summary per arm.
 ``explanation_gain``
     accuracy gain of each aided arm over the unaided arm (explanation_gain.py) and, per arm and
     explanation metric, the Spearman correlation of the metric with the per-case gain. Without
@@ -40,24 +46,26 @@
     readers split at an experience threshold (given, or the median of the readers' years):
     proportions and gain within each subgroup.
 
-Each section is a ``Section`` holding the module results (``result``) or, when the analysis
-cannot be computed from the data (too few readers or cases, single-stage reading for reliance,
-no ratings, no unaided reference, ...), a ``reason``; ``result`` may still carry the
-descriptive part then. Data problems never raise; a malformed ``StudyMeta`` does (ValueError).
-``StudyAnalysis.to_dict()`` (and ``inference.to_jsonable``) gives plain JSON with no NaN.
+The metadata, ``Section`` and the counts are in study_base.py, the OR and ROC sections in
+study_mrmc.py (all re-exported here). Each section is a ``Section`` holding the module results
+(``result``) or, when the analysis cannot be computed from the data (too few readers or cases,
+single-stage reading for reliance, no ratings, no unaided reference, ...), a ``reason``;
+``result`` may still carry the descriptive part then. Data problems never raise; a malformed
+``StudyMeta`` does (ValueError). ``StudyAnalysis.to_dict()`` (and ``inference.to_jsonable``)
+gives plain JSON with no NaN.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from analysis.stats.agreement import ArmAgreement, CohenKappa, fleiss_by_arm, reader_ai_kappa
-from analysis.stats.data import MRMCInputError, label_key
+from analysis.stats.data import label_key
 from analysis.stats.explanation_gain import (
     Correlation,
     ExplanationGainResult,
@@ -65,358 +73,45 @@ from analysis.stats.explanation_gain import (
     explanation_gain,
     spearman,
 )
-from analysis.stats.inference import Comparison, to_jsonable
-from analysis.stats.mrmc import ORResult, or_analysis
+from analysis.stats.inference import to_jsonable
 from analysis.stats.proportions import ProportionsResult, diagnostic_proportions
 from analysis.stats.ratings import items_of, ordinal_regression, rating_analysis
 from analysis.stats.reading_time import ReadingTimeResult, reading_time_analysis
-from analysis.stats.reads import Read, arms_of, main_reads, to_mrmc_data
+from analysis.stats.reads import Read, arms_of, main_reads
 from analysis.stats.reliance import reliance
-from analysis.stats.roc import auc_from_ratings
+from analysis.stats.study_base import (
+    DATA_ERRORS,
+    DESIGNS,
+    PROTOCOLS,
+    ArmCount,
+    ArmMeta,
+    Counts,
+    Section,
+    StudyMeta,
+    count_section,
+)
+from analysis.stats.study_mrmc import (
+    ComparisonGroups,
+    MRMCSection,
+    RocCurve,
+    bounded_arm_intervals,
+    flipped,
+    group_comparisons,
+    mrmc_section,
+    roc_points,
+    roc_section,
+)
 
-DESIGNS = ("latin_square", "fully_crossed")
-PROTOCOLS = ("single_stage", "two_stage")
+__all__ = [
+    "DATA_ERRORS", "DESIGNS", "PROTOCOLS", "SECTIONS", "AgreementSection", "ArmCount", "ArmMeta",
+    "ComparisonGroups", "Counts", "GainSection", "MRMCSection", "ProportionsSection",
+    "ReadingTimeSection", "RocCurve", "Section", "StudyAnalysis", "StudyMeta", "Subgroup",
+    "SubgroupsSection", "analyse_study", "bounded_arm_intervals", "flipped", "group_comparisons",
+    "roc_points",
+]
+
 SECTIONS = ("counts", "proportions", "mrmc_auc", "mrmc_accuracy", "roc", "reliance", "agreement",
             "ratings", "reading_time", "explanation_gain", "subgroups")
-# What a data-shape problem raises inside the statistics modules (MRMCInputError is a ValueError)
-DATA_ERRORS = (ValueError, ZeroDivisionError, FloatingPointError, np.linalg.LinAlgError)
-
-
-@dataclass(frozen=True)
-class ArmMeta:
-    """One arm as the report shows it. ``label`` is neutral unless the caller unblinds;
-    ``explainer`` is None when blinded."""
-
-    code: str
-    label: str
-    shows_ai: bool = False
-    shows_explanation: bool = False
-    explainer: str | None = None
-
-
-@dataclass(frozen=True)
-class StudyMeta:
-    title: str
-    design: str  # latin_square | fully_crossed
-    protocol: str  # single_stage | two_stage
-    arms: tuple[ArmMeta, ...]
-    unaided: str | None  # code of the unaided arm, if any
-    positive_class: str
-    conf_level: float = 0.95
-    experience_threshold: float | None = None  # years; None: median of the readers' experience
-    seed: int = 0
-    n_bootstrap: int = 2000  # case-bootstrap samples for the gain and kappa intervals
-    rating_points: int | Mapping[str, int] | None = field(default=None, hash=False)  # Likert
-    # scale length (one for all items or per item); None: the highest rating seen
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.design not in DESIGNS:
-            problems.append(f"design must be one of {DESIGNS}, not {self.design!r}")
-        if self.protocol not in PROTOCOLS:
-            problems.append(f"protocol must be one of {PROTOCOLS}, not {self.protocol!r}")
-        if not 0 < self.conf_level < 1:
-            problems.append(f"conf_level must be between 0 and 1, not {self.conf_level}")
-        codes = [a.code for a in self.arms]
-        if len(set(codes)) != len(codes):
-            problems.append(f"arm codes repeat: {codes}")
-        if self.unaided is not None and self.unaided not in codes:
-            problems.append(f"the unaided arm {self.unaided!r} is not one of the arms {codes}")
-        if self.n_bootstrap < 0:
-            problems.append("n_bootstrap must not be negative")
-        if problems:
-            raise ValueError("; ".join(problems))
-
-    def arm(self, code: str) -> ArmMeta | None:
-        return next((a for a in self.arms if a.code == code), None)
-
-    def label(self, code: str | None) -> str:
-        """The arm's display label ("Arm X" for a code the metadata does not describe)."""
-        if code is None:
-            return "all arms"
-        arm = self.arm(code)
-        return arm.label if arm is not None else f"Arm {code}"
-
-    @property
-    def explainer_arms(self) -> tuple[str, ...]:
-        return tuple(a.code for a in self.arms if a.shows_explanation)
-
-    @property
-    def two_stage(self) -> bool:
-        return self.protocol == "two_stage"
-
-
-@dataclass(frozen=True)
-class Section:
-    """One analysis: ``result`` (module results) or ``reason`` (why it cannot be computed).
-
-    With ``reason`` set the main estimate is missing; ``result`` may still hold the descriptive
-    part (e.g. geometric mean times when the mixed model cannot be fitted) or be None.
-    """
-
-    result: Any = None
-    reason: str | None = None
-    notes: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.reason is None and self.result is not None
-
-
-# ----------------------------------------------------------------------------- counts
-
-
-@dataclass(frozen=True)
-class ArmCount:
-    arm: str
-    reads: int  # main reads
-    readers: int
-    cases: int
-    positive_cases: int
-    negative_cases: int
-
-
-@dataclass(frozen=True)
-class Counts:
-    readers: int  # readers with main reads
-    cases: int  # cases with main reads
-    main_reads: int
-    all_reads: int  # main, training and attention
-    arms: tuple[ArmCount, ...]
-    excluded: dict[str, int]  # why -> number of reads (a read may have several reasons)
-    arms_not_in_meta: tuple[str, ...]
-    readers_with_experience: int
-    duplicate_reads: int  # main reads repeating a (reader, arm, case): the OR analysis refuses
-
-
-def _counts(reads: Sequence[Read], main: Sequence[Read], meta: StudyMeta) -> Counts:
-    truth: dict[str, bool] = {}
-    for r in main:
-        if r.truth is not None:
-            truth.setdefault(r.case, bool(r.truth))
-    arms = []
-    for arm in arms_of(main):
-        mine = [r for r in main if r.arm == arm]
-        cases = {r.case for r in mine}
-        arms.append(ArmCount(
-            arm=arm, reads=len(mine), readers=len({r.reader for r in mine}),
-            cases=len(cases), positive_cases=sum(1 for c in cases if truth.get(c) is True),
-            negative_cases=sum(1 for c in cases if truth.get(c) is False),
-        ))
-
-    def bad_number(value) -> bool:
-        return value is None or not math.isfinite(float(value))
-
-    excluded = {
-        "training trial (feedback shown; not analysed)": sum(r.kind == "training" for r in reads),
-        "attention-check trial (not analysed)": sum(r.kind == "attention" for r in reads),
-        "unknown truth (left out of every accuracy and ROC analysis)":
-            sum(r.truth is None for r in main),
-        "no final diagnosis (left out of the proportions, accuracy and agreement)":
-            sum(r.final_positive is None for r in main),
-        "no final confidence (left out of the ROC analysis)":
-            sum(bad_number(r.final_confidence) for r in main),
-        "no reading time (left out of the reading-time model)":
-            sum(bad_number(r.seconds) or r.seconds <= 0 for r in main),
-    }
-    if meta.two_stage:
-        excluded["no first-stage diagnosis (left out of the first-stage proportions and "
-                 "reliance)"] = sum(r.first_positive is None for r in main)
-    experienced = {r.reader for r in main if r.reader_experience is not None
-                   and math.isfinite(r.reader_experience)}
-    known = {a.code for a in meta.arms}
-    cells = [(r.reader, r.arm, r.case) for r in main]
-    return Counts(
-        readers=len({r.reader for r in main}), cases=len({r.case for r in main}),
-        main_reads=len(main), all_reads=len(reads), arms=tuple(arms), excluded=excluded,
-        arms_not_in_meta=tuple(a for a in arms_of(main) if a not in known),
-        readers_with_experience=len(experienced), duplicate_reads=len(cells) - len(set(cells)),
-    )
-
-
-def _count_section(reads: Sequence[Read], main: Sequence[Read], meta: StudyMeta) -> Section:
-    counts = _counts(reads, main, meta)
-    notes = []
-    if counts.duplicate_reads:
-        notes.append(f"{counts.duplicate_reads} main reads repeat a reader, arm and case "
-                     "already read; the OR analyses refuse such data")
-    if counts.arms_not_in_meta:
-        notes.append("arms with reads but no description in the study metadata: "
-                     + ", ".join(counts.arms_not_in_meta))
-    return Section(result=counts, notes=tuple(notes))
-
-
-# ----------------------------------------------------------------------------- MRMC
-
-
-@dataclass(frozen=True)
-class ComparisonGroups:
-    """The pairwise differences of one OR analysis, grouped for the report.
-
-    ``versus_unaided``: every comparison with the unaided arm, as arm minus unaided (the sign of
-    the estimate, statistic and interval flipped where or_analysis gave unaided minus arm;
-    p-values unchanged). ``between_explainers``: both arms show explanations. ``other``: the
-    rest. Holm p-values are those of or_analysis, adjusted over all pairwise comparisons.
-    """
-
-    versus_unaided: tuple[Comparison, ...]
-    between_explainers: tuple[Comparison, ...]
-    other: tuple[Comparison, ...]
-
-
-@dataclass(frozen=True)
-class MRMCSection:
-    fom: str
-    design: str  # the read layout or_analysis saw (MRMCData.design)
-    readers_left_out: tuple[str, ...]
-    or_result: ORResult
-    groups: dict[str, ComparisonGroups]  # analysis name (rrrc, frrc, rrfc) -> groups
-
-    @property
-    def primary(self) -> tuple[Comparison, ...]:
-        """RRRC differences of each arm versus the unaided arm."""
-        return self.groups["rrrc"].versus_unaided if "rrrc" in self.groups else ()
-
-    def to_dict(self) -> dict:
-        return {"fom": self.fom, "design": self.design,
-                "readers_left_out": list(self.readers_left_out),
-                "or_result": self.or_result.to_dict(),
-                "groups": to_jsonable(self.groups)}
-
-
-def flipped(c: Comparison) -> Comparison:
-    """The same comparison as subtrahend minus minuend."""
-    return replace(c, minuend=c.subtrahend, subtrahend=c.minuend,
-                   label=f"treatment {c.subtrahend} - treatment {c.minuend}",
-                   estimate=-c.estimate, statistic=-c.statistic,
-                   ci_low=-c.ci_high, ci_high=-c.ci_low)
-
-
-def group_comparisons(comparisons: Sequence[Comparison], unaided: str | None,
-                      explainers: Sequence[str]) -> ComparisonGroups:
-    versus, between, other = [], [], []
-    for c in comparisons:
-        if unaided is not None and unaided in (c.minuend, c.subtrahend):
-            versus.append(flipped(c) if c.minuend == unaided else c)
-        elif c.minuend in explainers and c.subtrahend in explainers:
-            between.append(c)
-        else:
-            other.append(c)
-    return ComparisonGroups(tuple(versus), tuple(between), tuple(other))
-
-
-def _complete_readers(reads: Sequence[Read], rating: str, fom: str) -> list[str]:
-    """Readers whose every arm has enough usable reads for ``fom`` (2 per class for the AUC)."""
-    usable = [r for r in main_reads(reads) if r.truth is not None
-              and getattr(r, rating) is not None and math.isfinite(float(getattr(r, rating)))]
-    arms = arms_of(usable)
-    tally: dict[tuple[str, str], list[int]] = {}
-    for r in usable:
-        tally.setdefault((r.reader, r.arm), [0, 0])[int(bool(r.truth))] += 1
-    readers = sorted({r.reader for r in usable}, key=label_key)
-
-    def enough(counts: list[int] | None) -> bool:
-        if counts is None:
-            return False
-        return min(counts) >= 2 if fom == "auc" else sum(counts) >= 2
-
-    return [rd for rd in readers if all(enough(tally.get((rd, a))) for a in arms)]
-
-
-def _mrmc(reads: Sequence[Read], meta: StudyMeta, fom: str) -> Section:
-    rating, what = (("final_confidence", "the final confidence") if fom == "auc"
-                    else ("final_positive", "the final diagnosis"))
-    notes: list[str] = []
-    left_out: tuple[str, ...] = ()
-
-    def run(chosen: Sequence[Read]) -> ORResult:
-        data = to_mrmc_data(chosen, rating=rating, diagnosis_from="final_positive")
-        return or_analysis(data, fom, "jackknife", conf_level=meta.conf_level)
-
-    try:
-        try:
-            result = run(reads)
-        except MRMCInputError as first_error:
-            complete = _complete_readers(reads, rating, fom)
-            everyone = {r.reader for r in main_reads(reads)}
-            if not 2 <= len(complete) < len(everyone):
-                raise
-            left_out = tuple(sorted(everyone - set(complete), key=label_key))
-            result = run([r for r in reads if r.reader in set(complete)])
-            notes.append(f"readers {', '.join(left_out)} left out: "
-                         + "; ".join(first_error.problems[:5]))
-    except MRMCInputError as exc:
-        return Section(reason=f"the OR analysis of {what} cannot be computed: "
-                              + "; ".join(exc.problems[:5]))
-    except DATA_ERRORS as exc:
-        return Section(reason=f"the OR analysis of {what} failed: {exc}")
-    explainers = meta.explainer_arms
-    unaided = meta.unaided if meta.unaided in result.treatments else None
-    if unaided is None:
-        notes.append("no unaided arm among the analysed arms: no comparison versus unaided")
-    if len(result.treatments) < 2:
-        notes.append("one arm: single-arm estimates only, no comparison")
-    groups = {name: group_comparisons(a.comparisons, unaided, explainers)
-              for name, a in result.analyses.items()}
-    if result.design != "crossed":
-        notes.append(f"read layout: {result.design}; the case-sampling covariance of two "
-                     "reader-arm units uses the cases they share (0 when none)")
-    return Section(result=MRMCSection(fom, result.design, left_out, result, groups),
-                   notes=tuple(notes))
-
-
-# ----------------------------------------------------------------------------- ROC points
-
-
-@dataclass(frozen=True)
-class RocCurve:
-    """Empirical ROC of one arm, every reader's reads pooled (descriptive)."""
-
-    arm: str
-    n_positive: int
-    n_negative: int
-    fpr: tuple[float, ...]
-    tpr: tuple[float, ...]
-    auc: float | None  # empirical AUC of the pooled reads (not the OR estimate)
-    reason: str | None = None
-
-
-def roc_points(ratings: Sequence[float], truth: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
-    """(fpr, tpr) at every distinct rating used as threshold (rating >= t is positive),
-    from (0, 0) to (1, 1)."""
-    ratings = np.asarray(ratings, dtype=float)
-    truth = np.asarray(truth, dtype=bool)
-    n1, n0 = int(truth.sum()), int((~truth).sum())
-    thresholds = np.unique(ratings)[::-1]
-    tpr = np.array([0.0] + [float((ratings[truth] >= t).sum()) / n1 for t in thresholds])
-    fpr = np.array([0.0] + [float((ratings[~truth] >= t).sum()) / n0 for t in thresholds])
-    return fpr, tpr
-
-
-def _roc(reads: Sequence[Read]) -> Section:
-    main = main_reads(reads)
-    curves = []
-    for arm in arms_of(main):
-        kept = [r for r in main if r.arm == arm and r.truth is not None
-                and r.final_confidence is not None and math.isfinite(r.final_confidence)]
-        truth = [bool(r.truth) for r in kept]
-        n1 = sum(truth)
-        n0 = len(truth) - n1
-        if n1 == 0 or n0 == 0:
-            curves.append(RocCurve(arm, n1, n0, (), (), None,
-                                   reason="needs reads of both positive and negative cases "
-                                          "with a final confidence"))
-            continue
-        ratings = [float(r.final_confidence) for r in kept]
-        fpr, tpr = roc_points(ratings, truth)
-        curves.append(RocCurve(arm, n1, n0, tuple(float(v) for v in fpr),
-                               tuple(float(v) for v in tpr),
-                               auc_from_ratings(np.array(ratings), np.array(truth))))
-    if not any(c.reason is None for c in curves):
-        return Section(result=tuple(curves) or None,
-                       reason="no arm has confidence ratings of both positive and negative "
-                              "cases")
-    return Section(result=tuple(curves))
 
 
 # ----------------------------------------------------------------------------- other sections
@@ -533,7 +228,9 @@ def _agreement(reads: Sequence[Read], meta: StudyMeta) -> Section:
         return Section(reason="no main read has a final diagnosis")
     fleiss = fleiss_by_arm(reads, conf_level=meta.conf_level, n_bootstrap=meta.n_bootstrap,
                            seed=meta.seed)
-    result = AgreementSection(fleiss, reader_ai_kappa(reads, conf_level=meta.conf_level))
+    reader_ai = reader_ai_kappa(reads, conf_level=meta.conf_level, n_bootstrap=meta.n_bootstrap,
+                                seed=meta.seed)
+    result = AgreementSection(fleiss, reader_ai)
     if all(a.kappa.kappa is None for a in fleiss):
         return Section(result=result, reason="Fleiss' kappa is undefined in every arm: "
                        + "; ".join(sorted({a.kappa.reason or "" for a in fleiss})))
@@ -748,11 +445,11 @@ def analyse_study(reads: Sequence[Read], meta: StudyMeta, *,
     reads = list(reads)
     main = main_reads(reads)
     built = {
-        "counts": _count_section(reads, main, meta),
+        "counts": count_section(reads, main, meta),
         "proportions": _guard("proportions", lambda: _proportions(reads, meta)),
-        "mrmc_auc": _mrmc(reads, meta, "auc"),
-        "mrmc_accuracy": _mrmc(reads, meta, "accuracy"),
-        "roc": _guard("ROC curves", lambda: _roc(reads)),
+        "mrmc_auc": mrmc_section(reads, meta, "auc"),
+        "mrmc_accuracy": mrmc_section(reads, meta, "accuracy"),
+        "roc": _guard("ROC curves", lambda: roc_section(reads)),
         "reliance": _guard("reliance measures", lambda: _reliance(reads, meta)),
         "agreement": _guard("agreement", lambda: _agreement(reads, meta)),
         "ratings": _guard("rating analysis", lambda: _ratings(reads, meta)),
@@ -765,4 +462,5 @@ def analyse_study(reads: Sequence[Read], meta: StudyMeta, *,
             result=s.result, reason=s.reason or "no main reads", notes=s.notes)
             for name, s in built.items()}
     return StudyAnalysis(meta=meta, **built)
+
 

@@ -28,7 +28,7 @@ from core import audit
 from core.errors import ServiceError
 from explain import labels as labels_lib
 from explain.imaging import deidentify as deid
-from explain.imaging import display
+from explain.imaging import display, pixel_transfer
 from explain.imaging.dicom_read import read_dicom
 from explain.imaging.errors import ImageRejected
 from explain.imaging.raster import raster_display01, raster_to_png_bytes, read_raster
@@ -457,6 +457,10 @@ def _store_case(*, acting_user, collection: Collection, prepared: _Prepared) -> 
     try:
         source_name = put(prepared.stored_name, prepared.stored_bytes)
         pixels_name = put("pixels.npy", _npy_bytes(prepared.pixels))
+        # what the viewer loads: the same values as 16-bit integers + rescale, compressed
+        # (None when they have no exact 16-bit form; the viewer then gets pixels.npy)
+        encoded = pixel_transfer.encode(prepared.pixels)
+        encoded_name = put("pixels.xrsp", encoded) if encoded is not None else ""
         display_name = put("display.png", _png_bytes(prepared.display8))
         thumb_name = put("thumbnail.png", _thumbnail_bytes(prepared.display8))
         mask_name = (
@@ -480,6 +484,7 @@ def _store_case(*, acting_user, collection: Collection, prepared: _Prepared) -> 
                 split=prepared.split,
                 source_file=source_name,
                 pixels_file=pixels_name,
+                pixels_encoded_file=encoded_name,
                 display_file=display_name,
                 thumbnail_file=thumb_name,
                 imported_by=_user_or_none(acting_user),

@@ -3,7 +3,11 @@
 // feedback), hosts the image viewer (static/studies/viewer/viewer.js, class XrsViewer) and
 // drives the protocol through the reading API:
 //   first (unaided) answer -> POST answer -> POST reveal -> overlay + AI shown -> final answer
-//   -> POST answer -> "Next case".
+//   -> POST answer -> "Next case" (after a session's last case: the study page, which is then the
+//   break before the next session or says the study is complete).
+// The final stage shows the reader's own unaided answer beside each question; confidence sliders
+// start unset (no handle); a heatmap that highlights nothing is a neutral "No region highlighted"
+// note instead of the overlay controls. The panel keeps the AI output and Submit on screen.
 // Every submit carries a client key that is kept in sessionStorage per trial and stage until
 // the server confirms it, so a retried submit is stored once. The page learns nothing the
 // server's payload does not contain.
@@ -33,6 +37,9 @@
     done: $("[data-done]"),
     feedback: $("[data-feedback]"),
     next: $("[data-next]"),
+    panel: $(".trial-panel"),
+    panelHead: $("[data-panel-head]"),
+    actions: $("[data-answer-actions]"),
   };
   const urls = {
     answer: root.dataset.answerUrl,
@@ -175,18 +182,32 @@
     return Array.from({ length: high - low + 1 }, (_, i) => low + i);
   }
 
+  // Keys that move a range input (a key press on an unset slider sets it).
+  const SLIDER_KEYS = ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown"];
+
+  // A 0-100 slider that starts unset: no handle is drawn (nothing anchors the reader at 50) and
+  // it reads "not set" until the reader clicks, drags or keys it; an unset slider answers null.
   function slider(question) {
     const id = `q-${question.key}-input`;
     const input = el("input", {
       type: "range", id, name: question.key, min: "0", max: "100", step: "1", value: "50",
-      "aria-labelledby": `q-${question.key}-text`, "data-untouched": "1",
+      className: "unset", "aria-labelledby": `q-${question.key}-text`, "aria-valuetext": "not set",
+      "data-untouched": "1",
     });
-    const output = el("output", { for: id, className: "slider-value", text: "—" });
-    input.addEventListener("input", () => {
+    const output = el("output", { for: id, className: "slider-value unset", text: "not set" });
+    const show = () => {
       delete input.dataset.untouched;
+      input.classList.remove("unset");
+      output.classList.remove("unset");
       output.textContent = input.value;
       input.setAttribute("aria-valuetext", input.value);
-    });
+    };
+    input.addEventListener("pointerdown", show);
+    input.addEventListener("input", show);
+    input.addEventListener("change", show);
+    input.addEventListener("keydown", (event) => { if (SLIDER_KEYS.includes(event.key)) show(); });
+    // a key press moves the value after keydown: show the moved value
+    input.addEventListener("keyup", () => { if (!input.dataset.untouched) show(); });
     return el("div", { className: "slider" },
       el("span", { className: "anchor", text: "0" }), input, el("span", { className: "anchor", text: "100" }), output);
   }
@@ -220,12 +241,32 @@
     }
   }
 
+  function shownAnswer(question, value) {
+    if (value === null || value === undefined || value === "") return "not answered";
+    if (question.kind === "confidence" && ["scale5", "scale7"].includes(question.scale)) {
+      return `${value} of ${question.scale === "scale5" ? 5 : 7}`;
+    }
+    if (question.kind === "confidence") return `${value} of 100`;
+    if (question.kind === "likert") return `${value} of ${question.points || 5}`;
+    return String(value);
+  }
+
+  // Two-stage final stage: the reader's own unaided answer to this question, read-only.
+  function firstAnswer(question) {
+    const first = payload.first_answer;
+    if (payload.stage !== "final" || !first || !(question.key in first)) return null;
+    return el("p", { className: "first-answer", "data-first-answer": question.key },
+      el("span", { className: "muted", text: "Your answer before the AI output: " }),
+      el("strong", { text: shownAnswer(question, first[question.key]) }));
+  }
+
   function renderQuestion(question) {
     const legend = el("legend", { id: `q-${question.key}-text` }, question.text);
     if (!question.required) legend.append(el("span", { className: "muted", text: " (optional)" }));
     return el("fieldset", { className: `question question-${question.kind}`, "data-question": question.key },
       legend,
       question.help_text ? el("p", { className: "question-help muted", text: question.help_text }) : null,
+      firstAnswer(question),
       widget(question),
       el("p", { className: "field-error", "data-error-for": question.key, id: `q-${question.key}-error`, hidden: true }));
   }
@@ -252,6 +293,10 @@
     if (payload.stage === null) renderDone();
   }
 
+  function sessionComplete() {
+    return payload.stage === null && payload.position === payload.trials_in_session;
+  }
+
   function renderDone() {
     els.form.hidden = true;
     els.done.hidden = false;
@@ -262,6 +307,7 @@
         el("p", { text: "Training case feedback:" }),
         el("p", {}, "The reference diagnosis is ", el("strong", { text: feedback.truth || "not known for this case" }), "."));
     }
+    els.next.textContent = sessionComplete() ? "Finish the session" : "Next case";
     els.next.focus();
   }
 
@@ -298,6 +344,22 @@
         input.removeAttribute("aria-invalid");
         input.removeAttribute("aria-describedby");
       }
+    }
+  }
+
+  // Answering a question marked invalid clears its mark (the server checks again on submit).
+  function clearFieldError(event) {
+    const box = event.target.closest && event.target.closest("[data-question]");
+    if (!box || !box.classList.contains("invalid")) return;
+    if (["keyup", "pointerup"].includes(event.type) && event.target.type !== "range") return;
+    if (event.target.dataset && event.target.dataset.untouched) return; // an unset slider is still unset
+    box.classList.remove("invalid");
+    const error = box.querySelector("[data-error-for]");
+    error.hidden = true;
+    error.textContent = "";
+    for (const input of box.querySelectorAll("input, textarea")) {
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("aria-describedby");
     }
   }
 
@@ -417,8 +479,32 @@
     explainFailure(result, reveal);
   }
 
+  function overlayUrl() {
+    return (payload.overlay && payload.overlay.url) || null;
+  }
+
+  // An explanation that highlights no region has no overlay: a neutral note stands where the
+  // overlay controls would be (the same for every explainer).
+  function renderEmptyOverlay() {
+    const empty = Boolean(payload.overlay && payload.overlay.empty);
+    let note = document.querySelector("[data-overlay-empty]");
+    if (!empty) {
+      if (note) note.hidden = true;
+      return;
+    }
+    if (!note) {
+      note = el("span", { className: "overlay-empty-note", "data-overlay-empty": true, role: "note",
+        text: "No region highlighted" });
+      const controls = els.viewer.querySelector(".xrs-overlay-controls");
+      if (controls) controls.after(note);
+      else els.ai.append(note);
+    }
+    note.hidden = false;
+  }
+
   async function showOverlay() {
-    const url = payload.overlay_url;
+    renderEmptyOverlay();
+    const url = overlayUrl();
     if (!url || url === overlayShown || !viewer) return;
     try {
       await viewer.setOverlay(url);
@@ -444,12 +530,35 @@
     leaving = true;
     els.next.disabled = true;
     if (viewer && typeof viewer.destroy === "function") viewer.destroy();
-    window.location.assign(urls.next);
+    // after the last trial of a session, the study page: a break before the next session, the
+    // date it opens, or the end of the study (trials are read in order: the last one ends it)
+    window.location.assign(sessionComplete() ? urls.study : urls.next);
+  }
+
+  // The panel's head (AI output) and Submit bar are sticky: a field that is focused or scrolled
+  // to (e.g. the first invalid answer) must not end up hidden behind them.
+  function keepFieldsClearOfStickyBars() {
+    if (!els.panel || !els.panelHead) return;
+    const update = () => {
+      els.panel.style.scrollPaddingTop = `${els.panelHead.offsetHeight + 8}px`;
+      els.panel.style.scrollPaddingBottom = `${(els.actions ? els.actions.offsetHeight : 0) + 8}px`;
+    };
+    update();
+    if (typeof window.ResizeObserver === "function") {
+      const observer = new ResizeObserver(update);
+      observer.observe(els.panelHead);
+      if (els.actions) observer.observe(els.actions);
+    }
   }
 
   // Start ------------------------------------------------------------------------------------
 
+  keepFieldsClearOfStickyBars();
   els.form.addEventListener("submit", submitAnswers);
+  els.questions.addEventListener("input", clearFieldError);
+  els.questions.addEventListener("change", clearFieldError);
+  els.questions.addEventListener("keyup", clearFieldError);
+  els.questions.addEventListener("pointerup", clearFieldError);
   els.next.addEventListener("click", goNext);
   document.addEventListener("keydown", (event) => {
     if (event.key !== "Enter" || payload.stage !== null || els.done.hidden) return;
@@ -478,11 +587,12 @@
       valueMin: image.value_min,
       valueMax: image.value_max,
       presets: image.presets,
-      overlayUrl: payload.overlay_url || null,
+      overlayUrl: overlayUrl(),
       overlayOpacity: undefined, // the viewer's default
     });
-    overlayShown = payload.overlay_url || null;
+    overlayShown = overlayUrl();
     await viewer.ready;
+    renderEmptyOverlay();
   }
 
   startViewer().then(

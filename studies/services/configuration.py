@@ -24,6 +24,8 @@ from studies.models import Arm, Question, Study, StudyCase, StudyRole
 STUDY_FIELDS = (
     "title",
     "description",
+    "reader_title",
+    "reader_description",
     "instructions",
     "consent_text",
     "design",
@@ -314,6 +316,15 @@ def _question_values(study: Study, values: dict) -> tuple[dict, list[str]]:
     return normalised, problems
 
 
+# The fields that belong to one question kind only, and their empty value.
+KIND_FIELDS = {
+    "options": (Question.Kind.DIAGNOSIS, []),
+    "scale": (Question.Kind.CONFIDENCE, ""),
+    "points": (Question.Kind.LIKERT, None),
+    "anchors": (Question.Kind.LIKERT, []),
+}
+
+
 def _question_state(question: Question) -> dict:
     return {
         field: getattr(question, field)
@@ -346,6 +357,10 @@ def question_update(*, acting_user, question: Question, **changes) -> Question:
         _require_draft(study)
         before = _question_state(question)
         merged = {**before, **changes}
+        for field, (kind, empty) in KIND_FIELDS.items():
+            # a field of the old kind, not given again, does not belong to a new kind
+            if field not in changes and merged.get("kind") != kind:
+                merged[field] = empty
         normalised, problems = _question_values(study, merged)
         if (
             not problems
@@ -376,6 +391,36 @@ def question_remove(*, acting_user, question: Question) -> None:
         before = _question_state(question)
         question.delete()
         audit.record(acting_user=acting_user, action="study.question_remove", obj=study, study=study, before=before)
+
+
+QUESTION_MOVES = {"up": -1, "down": 1}
+
+
+def question_move(*, acting_user, question: Question, direction: str) -> Question:
+    """Move a question of a draft one place up or down (renumbering the study's questions
+    1, 2, 3... in their current order). At the top or bottom already: nothing changes."""
+    if direction not in QUESTION_MOVES:
+        raise ServiceError(f"unknown direction {direction!r}; choose up or down")
+    with transaction.atomic():
+        study = _locked(question.study)
+        _require_draft(study)
+        questions = list(study.questions.order_by("order", "id"))
+        before = [q.key for q in questions]
+        index = next(i for i, q in enumerate(questions) if q.pk == question.pk)
+        target = index + QUESTION_MOVES[direction]
+        if not 0 <= target < len(questions):
+            return question
+        questions[index], questions[target] = questions[target], questions[index]
+        for order, item in enumerate(questions, start=1):
+            if item.order != order:
+                item.order = order
+                item.save(update_fields=["order"])
+        audit.record(
+            acting_user=acting_user, action="study.question_move", obj=study, study=study,
+            before={"order": before}, after={"order": [q.key for q in questions], "moved": question.key},
+        )
+    question.refresh_from_db()
+    return question
 
 
 def questions_add_defaults(*, acting_user, study: Study) -> list[Question]:
@@ -445,6 +490,80 @@ def study_cases_set(
                    "attention_ids": sorted(attention)},
         )
     return after
+
+
+def _current_roles(study: Study) -> dict[int, str]:
+    return dict(study.study_cases.order_by("case_id").values_list("case_id", "role"))
+
+
+def _set_from_roles(*, acting_user, study: Study, roles: dict[int, str]) -> dict:
+    by_role = {role: [pk for pk, r in roles.items() if r == role] for role in StudyCase.Role.values}
+    return study_cases_set(
+        acting_user=acting_user, study=study, main=by_role[StudyCase.Role.MAIN],
+        training=by_role[StudyCase.Role.TRAINING], attention=by_role[StudyCase.Role.ATTENTION],
+    )
+
+
+def _cases_by_key(study: Study, keys: list[str]) -> tuple[list[int], list[str]]:
+    """Ids of the cases of the study's collections named by `keys`, and the problems."""
+    keys = list(dict.fromkeys(k.strip() for k in keys if k and k.strip()))
+    found: dict[str, list[int]] = {}
+    for pk, key in Case.objects.filter(collection__in=study.collections.all(), key__in=keys).values_list("pk", "key"):
+        found.setdefault(key, []).append(pk)
+    problems = []
+    unknown = [k for k in keys if k not in found]
+    if unknown:
+        problems.append(
+            f"{len(unknown)} case key(s) are not in the study's collections: " + ", ".join(unknown[:10])
+        )
+    ambiguous = [k for k in keys if len(found.get(k, [])) > 1]
+    if ambiguous:
+        problems.append(
+            "these keys name a case in more than one of the study's collections (pick them from the"
+            " list instead): " + ", ".join(ambiguous[:10])
+        )
+    return [found[k][0] for k in keys if len(found.get(k, [])) == 1], problems
+
+
+def study_cases_add(
+    *, acting_user, study: Study, role: str = StudyCase.Role.MAIN, case_ids=(), keys=()
+) -> dict:
+    """Add cases picked by hand (ids, or keys within the study's collections) in one role,
+    keeping the rest of the selection; a case already chosen takes the new role."""
+    if role not in StudyCase.Role.values:
+        raise ServiceError(f"unknown case role {role!r}; choose one of {', '.join(StudyCase.Role.values)}")
+    _require_draft(study)
+    by_key, problems = _cases_by_key(study, list(keys))
+    wanted = list(dict.fromkeys([int(pk) for pk in case_ids] + by_key))
+    if not wanted and not problems:
+        problems.append("pick at least one case (tick it in the list or give its key)")
+    if problems:
+        raise ServiceError(problems)
+    with transaction.atomic():
+        study = _locked(study)
+        roles = _current_roles(study)
+        roles.update(dict.fromkeys(wanted, role))
+        return _set_from_roles(acting_user=acting_user, study=study, roles=roles)
+
+
+def study_cases_exclude(*, acting_user, study: Study, case_ids) -> dict:
+    """Take these cases out of the study's selection (e.g. those whose explanation is empty)."""
+    case_ids = {int(pk) for pk in case_ids}
+    _require_draft(study)
+    if not case_ids:
+        raise ServiceError("tick at least one case to exclude")
+    with transaction.atomic():
+        study = _locked(study)
+        roles = _current_roles(study)
+        missing = sorted(case_ids - set(roles))
+        if missing:
+            raise ServiceError(
+                f"{len(missing)} case(s) are not in the study's selection: " + ", ".join(map(str, missing[:10]))
+            )
+        return _set_from_roles(
+            acting_user=acting_user, study=study,
+            roles={pk: role for pk, role in roles.items() if pk not in case_ids},
+        )
 
 
 def _case_counts(study: Study) -> dict:
@@ -526,8 +645,9 @@ def study_role_add(*, acting_user, study: Study, user, role: str) -> StudyRole:
         raise ServiceError(f"unknown role {role!r}; choose one of {', '.join(StudyRole.Role.values)}")
     if role == StudyRole.Role.COORDINATOR and not is_coordinator(user):
         raise ServiceError(f"{user.get_username()} is not a coordinator (ask a site admin to add them)")
-    if study.status == Study.Status.CLOSED:
-        raise ServiceError(f"study '{study.title}' is closed")
+    if study.status == Study.Status.CLOSED and role != StudyRole.Role.STATISTICIAN:
+        # A closed study still needs its statistician (the only person who can unblind it).
+        raise ServiceError(f"study '{study.title}' is closed; only its statistician can still be assigned")
     # The statistician can reveal what the arms are: they cannot also read the study blind.
     other = {
         StudyRole.Role.READER: StudyRole.Role.STATISTICIAN,
@@ -554,6 +674,11 @@ def study_role_add(*, acting_user, study: Study, user, role: str) -> StudyRole:
 def study_role_remove(*, acting_user, study: Study, user, role: str) -> None:
     with transaction.atomic():
         study = _locked(study)
+        if study.status == Study.Status.CLOSED and role != StudyRole.Role.STATISTICIAN:
+            raise ServiceError(
+                f"study '{study.title}' is closed; its readers and coordinators stay as they are"
+                " (only the statistician can still be changed)"
+            )
         if role == StudyRole.Role.READER and study.enrollments.filter(reader=user).exists():
             raise ServiceError(
                 f"{user.get_username()} is enrolled with a frozen schedule; readers cannot be removed"

@@ -25,9 +25,10 @@ def study_open(*, acting_user, study: Study) -> Study:
     """Open a valid draft: freeze its configuration and enroll the readers already added.
 
     Refused, listing every problem, while anything is missing (arms, questions, cases,
-    precomputed predictions and explanations...).
+    precomputed predictions and explanations...). Warnings (`selectors.study_warnings`) do not
+    stop it; the ones the coordinator opened it with are recorded in the audit row.
     """
-    from studies.selectors import study_config_snapshot, study_problems
+    from studies.selectors import study_config_snapshot, study_problems, study_warnings
 
     with transaction.atomic():
         study = _locked(study)
@@ -36,13 +37,15 @@ def study_open(*, acting_user, study: Study) -> Study:
         problems = study_problems(study=study)
         if problems:
             raise ServiceError(problems)
+        warnings = study_warnings(study=study)
         study.frozen_config = study_config_snapshot(study=study)
         study.status = Study.Status.OPEN
         study.opened_at = timezone.now()
         study.save(update_fields=["frozen_config", "status", "opened_at"])
         audit.record(
             acting_user=acting_user, action="study.open", obj=study, study=study,
-            before={"status": Study.Status.DRAFT}, after={"status": study.status, "config": study.frozen_config},
+            before={"status": Study.Status.DRAFT},
+            after={"status": study.status, "config": study.frozen_config, "warnings": warnings},
         )
         readers = study.roles.filter(role=StudyRole.Role.READER).select_related("user").order_by("added_at", "pk")
         for member in readers:
@@ -136,7 +139,10 @@ def reader_enroll(*, acting_user, study: Study, reader) -> Enrollment:
 def study_arms_reveal(*, acting_user, study: Study) -> list[dict]:
     """What each arm is, for the study's statistician only. Every reveal is audited."""
     if not StudyRole.objects.filter(study=study, user=acting_user, role=StudyRole.Role.STATISTICIAN).exists():
-        raise PermissionError("only the study's statistician can see which condition an arm is")
+        raise PermissionError(
+            "only the study's statistician can see which condition an arm is; a site admin who must"
+            " unblind the study assigns themselves its statistician first (recorded in the audit trail)"
+        )
     arms = [
         {
             "code": arm.code,

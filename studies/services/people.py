@@ -32,7 +32,8 @@ def invitation_link(token: str) -> str:
 
 def invitation_create(*, acting_user, study: Study, email: str, valid_days: int | None = None) -> tuple[Invitation, str]:
     """Invite a reader by e-mail. Returns the invitation and the token (shown or sent once;
-    only its hash is stored). The e-mail is sent after the transaction commits."""
+    only its hash is stored). The e-mail is sent after the transaction commits; it names the
+    study by its reader-facing title (never the internal one)."""
     email = (email or "").strip().lower()
     try:
         validate_email(email)
@@ -60,9 +61,9 @@ def invitation_create(*, acting_user, study: Study, email: str, valid_days: int 
         link = invitation_link(token)
         transaction.on_commit(
             lambda: send_mail(
-                subject=f"Invitation to the reader study '{study.title}'",
+                subject=f"Invitation to the reader study '{study.reader_facing_title}'",
                 message=(
-                    f"You are invited to take part as a reader in the study '{study.title}'.\n\n"
+                    f"You are invited to take part as a reader in the study '{study.reader_facing_title}'.\n\n"
                     f"Open this link to accept and set your password (valid until "
                     f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC, usable once):\n\n{link}\n"
                 ),
@@ -100,7 +101,7 @@ def invitation_get_valid(*, token: str) -> Invitation:
     if invitation.expires_at <= timezone.now():
         raise ServiceError("this invitation link has expired; ask the study coordinator for a new one")
     if invitation.study.status == Study.Status.CLOSED:
-        raise ServiceError(f"the study '{invitation.study.title}' is closed")
+        raise ServiceError(f"the study '{invitation.study.reader_facing_title}' is closed")
     return invitation
 
 

@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from core import audit
 from core.errors import ServiceError
-from studies.models import Enrollment, Question, ReadingSession, Response, Study, Trial
+from explain.models import Explanation
+from studies.models import Arm, Enrollment, Question, ReadingSession, Response, Study, Trial
 
 MAX_FREE_TEXT = 5000
 CONFIDENCE_RANGES = {"slider100": (0, 100), "scale5": (1, 5), "scale7": (1, 7)}
@@ -53,22 +54,49 @@ def trial_stages(*, trial: Trial, study: Study) -> list[str]:
     return [Response.Stage.FINAL]
 
 
+def trial_explanation(*, trial: Trial) -> Explanation | None:
+    """The explanation the trial's arm shows (placebo or real), or None."""
+    arm = trial.arm
+    if not arm.shows_explanation:
+        return None
+    study = trial.session.enrollment.study
+    return Explanation.objects.filter(
+        model_id=study.model_id, case_id=trial.case_id, explainer=arm.explainer,
+        placebo=arm.kind == Arm.Kind.PLACEBO, param_hash=arm.param_hash,
+    ).first()
+
+
+def trial_heatmap_empty(*, trial: Trial) -> bool:
+    """Whether the trial's arm shows a heatmap that highlights (next to) nothing. Such a trial
+    shows a neutral "No region highlighted" note, the same for every explainer and placebo, and
+    asks no question about the highlighted region."""
+    from studies.selectors import explanation_is_empty
+
+    if not trial.arm.shows_heatmap:
+        return False
+    explanation = trial_explanation(trial=trial)
+    return explanation is not None and explanation_is_empty(explanation=explanation)
+
+
+def _question_applies(question: Question, arm: Arm, first_of_two: bool) -> bool:
+    if first_of_two and (question.stage == Question.Stage.FINAL or question.applies_to != Question.AppliesTo.ALL):
+        return False
+    return {
+        Question.AppliesTo.AI: arm.shows_ai,
+        Question.AppliesTo.EXPLANATION: arm.shows_explanation,
+        Question.AppliesTo.HEATMAP: arm.shows_heatmap,
+    }.get(question.applies_to, True)
+
+
 def questions_for(*, study: Study, trial: Trial, stage: str) -> list[Question]:
     """The questions a trial asks at a stage, for its arm. The unaided first stage asks only the
-    questions for every arm that are asked at every stage (e.g. diagnosis and confidence)."""
+    questions for every arm that are asked at every stage (e.g. diagnosis and confidence). A trial
+    whose heatmap highlights no region asks no question about the highlighted region."""
     arm = trial.arm
     first_of_two = stage == Response.Stage.FIRST
-    chosen = []
-    for question in study.questions.all():
-        if question.applies_to == Question.AppliesTo.AI and (first_of_two or not arm.shows_ai):
-            continue
-        if question.applies_to == Question.AppliesTo.EXPLANATION and (first_of_two or not arm.shows_explanation):
-            continue
-        if question.applies_to == Question.AppliesTo.HEATMAP and (first_of_two or not arm.shows_heatmap):
-            continue
-        if first_of_two and question.stage == Question.Stage.FINAL:
-            continue
-        chosen.append(question)
+    chosen = [q for q in study.questions.all() if _question_applies(q, arm, first_of_two)]
+    if any(q.applies_to == Question.AppliesTo.HEATMAP for q in chosen) and trial_heatmap_empty(trial=trial):
+        chosen = [q for q in chosen if q.applies_to != Question.AppliesTo.HEATMAP]
     return chosen
 
 
@@ -164,7 +192,7 @@ def _check_reader_may_act(*, acting_user, trial: Trial) -> tuple[Enrollment, Stu
     if enrollment.reader_id != acting_user.pk:
         raise PermissionError("this trial belongs to another reader")
     if study.status != Study.Status.OPEN:
-        raise ServiceError(f"the study '{study.title}' is {study.status}; it takes no more reads")
+        raise ServiceError(f"the study '{study.reader_facing_title}' is {study.status}; it takes no more reads")
     if enrollment.consented_at is None or enrollment.consent_version != study.consent_version:
         raise ServiceError("give your consent to the study before reading")
     current = _next_trial(enrollment)
@@ -188,7 +216,7 @@ def enrollment_consent(*, acting_user, enrollment: Enrollment, consent_version: 
     if enrollment.reader_id != acting_user.pk:
         raise PermissionError("only the reader can consent")
     if study.status != Study.Status.OPEN:
-        raise ServiceError(f"the study '{study.title}' is {study.status}")
+        raise ServiceError(f"the study '{study.reader_facing_title}' is {study.status}")
     if consent_version != study.consent_version:
         raise ServiceError("the consent text changed; read the current version and consent again")
     with transaction.atomic():
@@ -328,6 +356,8 @@ __all__ = [
     "enrollment_consent",
     "questions_for",
     "trial_answer",
+    "trial_explanation",
+    "trial_heatmap_empty",
     "trial_reveal",
     "trial_show",
     "trial_stages",

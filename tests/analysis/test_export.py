@@ -82,3 +82,45 @@ def test_reads_carry_both_stages_truth_and_the_ai(finished_study):
     assert all(r.final_positive == r.truth for r in first_reader)
     assert {r.reader_experience for r in reads} == {12.0, 2.0}
     assert all(r.ratings for r in aided)
+
+
+def test_trials_that_showed_an_empty_explanation_are_marked(finished_study):
+    from analysis.services import study_meta
+    from analysis.stats.study import analyse_study
+    from explain.compute.heatmaps import EMPTY_RULE
+    from explain.models import Explanation
+    from studies.models import Arm, Trial
+    from studies.selectors import study_empty_explanations
+
+    explainer_arm = finished_study.arms.get(kind=Arm.Kind.AI_EXPLAINER)
+    shown = Trial.objects.filter(session__enrollment__study=finished_study, arm=explainer_arm,
+                                 kind="main").select_related("case")
+    emptied = {t.case for t in shown[:2]}
+    Explanation.objects.filter(case__in=emptied, explainer=explainer_arm.explainer,
+                               placebo=False).update(highlighted_fraction=0.0, raw_max=0.0)
+    expected = {(row["arm"], row["case_key"]) for row in study_empty_explanations(study=finished_study)}
+    assert {key for _, key in expected} == {c.key for c in emptied}
+    heatmap_arms = {a.code for a in finished_study.arms.all() if a.shows_heatmap}
+    assert heatmap_arms == {"C", "D"}
+
+    rows = study_rows(study=finished_study)
+    table = _rows(export.long_csv(rows))
+    for r in table:
+        if r["arm"] in heatmap_arms:
+            assert r["explanation_empty"] == ("true" if (r["arm"], r["case"]) in expected else "false")
+        else:
+            assert r["explanation_empty"] == ""
+    assert sum(r["explanation_empty"] == "true" for r in table) >= 2
+    book = {b["variable"]: b for b in _rows(export.codebook_csv(rows))}
+    assert book["explanation_empty"]["type"] == "boolean"
+    assert EMPTY_RULE in book["explanation_empty"]["meaning"]
+
+    reads = study_reads(rows)
+    assert {r.explanation_empty for r in reads if r.arm not in heatmap_arms} == {None}
+    assert {(r.arm, r.case) for r in reads if r.explanation_empty} == {
+        (r.arm, r.case) for r in reads if (r.arm, r.case) in expected}
+    meta = study_meta(study=finished_study, unblinded=False)
+    assert meta.empty_rule == EMPTY_RULE
+    counts = {c.arm: c for c in analyse_study(reads, meta).counts.result.empty_explanations}
+    assert counts["C"].empty_trials == sum(1 for r in reads if r.arm == "C" and r.explanation_empty)
+    assert counts["D"].empty_trials == 0

@@ -1,5 +1,6 @@
 import json
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -8,7 +9,7 @@ import statsmodels.formula.api as smf
 
 from analysis.stats import reading_time
 from analysis.stats.inference import to_jsonable
-from analysis.stats.reading_time import reading_time_analysis
+from analysis.stats.reading_time import MODEL_WORDS, reading_time_analysis
 from analysis.stats.reads import Read
 
 ARM_EFFECT = 0.2  # B takes exp(0.2) = 1.22 times as long as A
@@ -89,7 +90,10 @@ def test_falls_back_to_a_reader_intercept_when_the_crossed_model_fails(monkeypat
     reads = simulated(seed=2, n_readers=8, n_cases=20)
     res = reading_time_analysis(reads)
     assert res.model == "reader"
-    assert any("crossed model failed (Singular matrix)" in n for n in res.notes)
+    assert [(t.model, t.used) for t in res.attempts] == [("crossed", False), ("reader", True)]
+    assert res.model_note.startswith("The mixed model on log time with crossed reader and case "
+                                     "intercepts failed (Singular matrix).")
+    assert f"Reported: {MODEL_WORDS['reader']}" in res.model_note
     ref = smf.mixedlm("y ~ arm", frame(reads), groups="reader").fit(reml=True)
     assert res.ratios[0].log_ratio == pytest.approx(ref.fe_params["arm[T.B]"], rel=1e-6)
     assert res.variance_components["reader"] == pytest.approx(ref.cov_re.iloc[0, 0], rel=1e-4)
@@ -107,7 +111,7 @@ def test_non_converged_crossed_model_also_falls_back(monkeypatch):
     monkeypatch.setattr(reading_time, "_fit", unconverged)
     res = reading_time_analysis(simulated(seed=3, n_readers=6, n_cases=10))
     assert res.model == "reader"
-    assert any("did not converge" in n for n in res.notes)
+    assert "crossed reader and case intercepts did not converge" in res.model_note
 
 
 def test_degenerate_inputs_give_a_reason():
@@ -148,7 +152,8 @@ def test_falls_back_to_least_squares_clustered_by_reader_when_both_mixed_models_
     ref = sm.OLS(data["y"].to_numpy(), exog).fit(cov_type="cluster", cov_kwds={"groups": groups})
     assert res.ratios[0].log_ratio == pytest.approx(ref.params[1], rel=1e-9)
     assert res.ratios[0].se == pytest.approx(ref.bse[1], rel=1e-9)
-    assert any("least squares" in n for n in res.notes)
+    assert res.model_note.endswith(f"Reported: {MODEL_WORDS['ols']}.")
+    assert res.model_note.count("failed (Singular matrix)") == 2
 
 
 def test_times_without_reader_or_case_effects_still_give_ratios():
@@ -161,3 +166,69 @@ def test_times_without_reader_or_case_effects_still_give_ratios():
     res = reading_time_analysis(reads)
     assert res.model in ("crossed", "reader", "ols")
     assert res.ratios[0].ci_low < math.exp(ARM_EFFECT) < res.ratios[0].ci_high
+
+
+def no_effects(seed=5):
+    rng = np.random.default_rng(seed)
+    return [
+        Read(f"r{r}", f"c{c}", "B" if (r + c) % 2 else "A",
+             seconds=float(np.exp(3.3 + (ARM_EFFECT if (r + c) % 2 else 0) + rng.normal(0, 0.35))))
+        for r in range(6) for c in range(24)
+    ]
+
+
+RAW_WARNING_TEXTS = ("ConvergenceWarning", "MLE may be on the boundary", "Retrying MixedLM",
+                     "Maximum Likelihood optimization failed", "Gradient optimization failed",
+                     "Hessian")
+
+
+def test_optimizer_warnings_are_captured_and_summarised_not_passed_on():
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        res = reading_time_analysis(no_effects())
+    assert [str(w.message) for w in escaped] == []
+    # statsmodels did warn (boundary fits without reader or case effects): kept for the JSON
+    assert res.optimizer_warnings
+    assert any("boundary" in m for m in res.optimizer_warnings)
+    for text in RAW_WARNING_TEXTS:
+        assert text not in res.model_note and all(text not in n for n in res.notes)
+    assert "warning" in res.model_note and "JSON export" in res.model_note
+    assert res.model_note.count("Reported:") == 1
+
+
+@pytest.mark.parametrize("failing", [(), ("crossed",), ("crossed", "reader")])
+def test_the_model_note_names_the_model_used_and_each_failed_one(monkeypatch, failing):
+    real_fit = reading_time._fit
+
+    def fit(endog, exog, groups, exog_vc=None):
+        name = "crossed" if exog_vc is not None else "reader"
+        if name in failing:
+            raise np.linalg.LinAlgError("Singular matrix")
+        return real_fit(endog, exog, groups, exog_vc)
+
+    monkeypatch.setattr(reading_time, "_fit", fit)
+    res = reading_time_analysis(simulated(seed=6, n_readers=8, n_cases=20))
+    used = ("crossed", "reader", "ols")[len(failing)]
+    assert res.model == used
+    assert [t.model for t in res.attempts if not t.used] == list(failing)
+    assert f"Reported: {MODEL_WORDS[used]}" in res.model_note
+    for name in failing:
+        assert f"{MODEL_WORDS[name]} failed (Singular matrix)" in res.model_note
+    for name in set(MODEL_WORDS) - set(failing) - {used}:
+        assert MODEL_WORDS[name] not in res.model_note
+
+
+def test_warnings_raised_while_checking_the_fit_are_captured_too(monkeypatch):
+    real_problem = reading_time._problem
+
+    def lazy_warning(result, k, messages):  # statsmodels computes standard errors lazily
+        warnings.warn("invalid value encountered in sqrt", RuntimeWarning, stacklevel=1)
+        return real_problem(result, k, messages)
+
+    monkeypatch.setattr(reading_time, "_problem", lazy_warning)
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        res = reading_time_analysis(simulated(seed=3, n_readers=6, n_cases=10))
+    assert [str(w.message) for w in escaped] == []
+    assert "invalid value encountered in sqrt" in res.optimizer_warnings
+    assert "sqrt" not in res.model_note

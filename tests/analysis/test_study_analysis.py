@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from analysis.stats.agreement import fleiss_by_arm, reader_ai_kappa
+from analysis.stats.agreement import BOOTSTRAP_INTERVAL, fleiss_by_arm, reader_ai_kappa
 from analysis.stats.explanation_gain import by_experience, explanation_gain
 from analysis.stats.inference import to_jsonable
 from analysis.stats.mrmc import or_analysis
@@ -236,7 +236,11 @@ def test_agreement_is_fleiss_per_arm_and_cohen_with_the_ai(study):
     res = analysis.agreement.result
     assert res.fleiss == fleiss_by_arm(reads, conf_level=meta.conf_level,
                                        n_bootstrap=meta.n_bootstrap, seed=meta.seed)
-    assert res.reader_ai == reader_ai_kappa(reads, conf_level=meta.conf_level)
+    assert res.reader_ai == reader_ai_kappa(reads, conf_level=meta.conf_level,
+                                            n_bootstrap=meta.n_bootstrap, seed=meta.seed)
+    # the reader-AI kappa intervals are the bootstrap ones, inside the range of kappa
+    assert {k.interval for k in res.reader_ai} == {BOOTSTRAP_INTERVAL}
+    assert all(-1 <= k.ci_low <= k.kappa <= k.ci_high <= 1 for k in res.reader_ai)
     assert [a.arm for a in res.fleiss] == list(ARMS)
 
 

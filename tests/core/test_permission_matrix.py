@@ -164,17 +164,11 @@ EXPECTATIONS: dict[str, list[Url]] = {
     # core
     "": [
         page(
-            get=signed_in(
-                200,
-                study_coordinator=302,
-                other_coordinator=302,
-                site_admin=302,
-                reader_a=302,
-                reader_b=302,
-            )
+            get=signed_in(200, reader_a=302, reader_b=302)
         )
     ],
     "health/": [Url("page", {"GET": everyone((200, 503))})],
+    "favicon.ico": [Url("page", {"GET": everyone(301)})],
     "accounts/login/": [Url("page", {"GET": everyone(200), "POST": everyone(200)})],
     "accounts/logout/": [Url("page", {"GET": everyone(405), "POST": everyone(302)})],
     "api/schema/": [Url("api", {"GET": everyone(200)})],
@@ -231,7 +225,19 @@ EXPECTATIONS: dict[str, list[Url]] = {
         page(get=study_viewers(405), post=study_managers(400)),
         Url("page", {"POST": study_managers(404)}, variant="object_of_y"),
     ],
+    "studies/<int:study_id>/questions/<int:question_id>/edit/": [
+        page(get=study_viewers(200), post=study_managers(400)),
+        Url("page", {"GET": study_viewers(404), "POST": study_managers(404)}, variant="object_of_y"),
+    ],
+    "studies/<int:study_id>/questions/<int:question_id>/move/": [
+        page(get=study_viewers(405), post=study_managers(400)),
+        Url("page", {"POST": study_managers(404)}, variant="object_of_y"),
+    ],
     "studies/<int:study_id>/cases/": [page(get=study_viewers(200), post=study_managers(400))],
+    "studies/<int:study_id>/cases/add/": [page(get=study_viewers(405), post=study_managers(400))],
+    "studies/<int:study_id>/cases/exclude/": [
+        page(get=study_viewers(405), post=study_managers(400))
+    ],
     "studies/<int:study_id>/readiness/": [page(get=study_viewers(200))],
     "studies/<int:study_id>/people/": [page(get=study_viewers(200), post=study_managers(400))],
     "studies/<int:study_id>/people/remove/": [
@@ -296,6 +302,13 @@ EXPECTATIONS: dict[str, list[Url]] = {
         api(get=NOT_ALLOWED_API, patch=study_managers(400), delete=study_managers(400))
     ],
     "api/v1/studies/<int:study_id>/cases/": [api(get=study_viewers(200), put=study_managers(400))],
+    "api/v1/studies/<int:study_id>/questions/<str:key>/move/": [
+        api(get=NOT_ALLOWED_API, post=study_managers(400))
+    ],
+    "api/v1/studies/<int:study_id>/cases/add/": [api(get=NOT_ALLOWED_API, post=study_managers(400))],
+    "api/v1/studies/<int:study_id>/cases/exclude/": [
+        api(get=NOT_ALLOWED_API, post=study_managers(400))
+    ],
     "api/v1/studies/<int:study_id>/cases/select/": [
         api(get=NOT_ALLOWED_API, post=study_managers(400))
     ],

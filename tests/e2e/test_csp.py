@@ -178,7 +178,9 @@ def test_the_sign_in_page_and_a_built_report_cause_no_csp_violation(
     page.page.fill("#id_username", "coordinator")
     page.page.fill("#id_password", "pw-coordinator")
     page.page.get_by_role("button", name="Log in").click()
-    page.page.wait_for_url(f"{live_server.url}/studies/")
+    page.page.wait_for_url(f"{live_server.url}/")  # the home: the studies by role
+    page.page.wait_for_load_state("networkidle")
+    assert "Studies you coordinate" in page.page.locator("main").inner_text()
     page.check("after signing in")
     page.visit(f"/studies/{built_report.study_id}/reports/")
     # The report itself is self-contained, under its own policy (inline style, data: images only).

@@ -324,7 +324,9 @@ def test_invited_reader_consents_and_reads_a_two_stage_session_with_mouse_and_ke
     page.select_option("#id_is_radiologist", "yes")
     page.get_by_role("button", name="Create my account and accept").click()
     page.wait_for_url(f"{live_server.url}/read/")
-    assert "Welcome! You are a reader in 'Lung nodule reading'." in page.content()
+    # readers see the reader-facing title (here the neutral one), never the internal title
+    assert "Welcome! You are a reader in 'Reader study'." in page.content()
+    assert "Lung nodule reading" not in page.content()
     reader = Enrollment.objects.get(study=reading_study).reader
     assert reader.username == READER_EMAIL
     profile = ReaderProfile.objects.get(user=reader)

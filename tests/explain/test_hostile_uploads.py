@@ -865,8 +865,9 @@ def mutate(data: bytes, mutations) -> bytes:
 
 def _clear_imported() -> None:
     for case in Case.objects.all():
-        for field in ("source_file", "pixels_file", "display_file", "thumbnail_file"):
-            default_storage.delete(getattr(case, field).name)
+        for field in ("source_file", "pixels_file", "pixels_encoded_file", "display_file", "thumbnail_file"):
+            if getattr(case, field).name:  # a colour case has no encoded pixels
+                default_storage.delete(getattr(case, field).name)
     Case.objects.all().delete()
 
 

@@ -116,7 +116,7 @@ def _register_model(coordinator, tmp_path: Path) -> int:
 
 def _study(coordinator, *, model_id: int, collection_id: int) -> int:
     study = _ok(coordinator.post("/api/v1/studies/", json={
-        "title": "Smoke study", "model": model_id, "collections": [collection_id],
+        "title": "Smoke study", "reader_title": "Smoke reading", "model": model_id, "collections": [collection_id],
         "consent_text": "I agree to take part.", "design": "latin_square", "protocol": "two_stage",
     }), 201).json()
     base = f"/api/v1/studies/{study['id']}/"
@@ -158,7 +158,8 @@ def _invite_reader(coordinator, stack: Stack, study_id: int):
 
 
 def _consent_on_the_pages(reader, study_id: int) -> None:
-    assert "Smoke study" in _ok(reader.get("/read/")).text
+    reading_home = _ok(reader.get("/read/")).text
+    assert "Smoke reading" in reading_home and "Smoke study" not in reading_home
     page = _ok(reader.get(f"/read/{study_id}/")).text
     version = re.search(r'name="consent_version" value="(\d+)"', page).group(1)
     response = reader.post(f"/read/{study_id}/", data={

@@ -60,11 +60,18 @@ def add_predictions(model: ClassifierModel, cases, *, wrong: set[int] = frozense
         )
 
 
-def add_explanations(model: ClassifierModel, cases, explainer: str, *, placebo: bool = False) -> None:
+def add_explanations(
+    model: ClassifierModel, cases, explainer: str, *, placebo: bool = False, empty: set[int] = frozenset()
+) -> None:
+    """Explanation rows (no files); those of the case ids in `empty` highlight no pixel."""
     config = explainer_config_resolve(model=model, explainer=explainer, placebo=placebo)
     for case in cases:
         Explanation.objects.update_or_create(
             model=model, case=case, explainer=config["explainer"], placebo=placebo,
             param_hash=config["param_hash"],
-            defaults={"params": config["params"], "seed": config["seed"], "target_class": "nodule"},
+            defaults={
+                "params": config["params"], "seed": config["seed"], "target_class": "nodule",
+                "raw_min": 0.0, "raw_max": 0.0 if case.pk in empty else 1.0,
+                "highlighted_fraction": 0.0 if case.pk in empty else 0.2,
+            },
         )

@@ -143,7 +143,7 @@ def test_a_coordinator_configures_opens_invites_and_closes_a_study_through_the_a
     assert accepted.json() == {
         "username": "new.reader@example.org",
         "study": study["id"],
-        "study_title": "Grad-CAM for nodules",
+        "study_title": "Reader study",  # readers are told the reader-facing title, never the internal one
         "enrolled": True,
     }
     reader = User.objects.get(username="new.reader@example.org")
@@ -639,6 +639,9 @@ def test_the_openapi_schema_lists_the_study_endpoints_and_validates_without_warn
         "/api/v1/studies/{study_id}/arms/{code}/",
         "/api/v1/studies/{study_id}/questions/defaults/",
         "/api/v1/studies/{study_id}/cases/select/",
+        "/api/v1/studies/{study_id}/cases/add/",
+        "/api/v1/studies/{study_id}/cases/exclude/",
+        "/api/v1/studies/{study_id}/questions/{key}/move/",
         "/api/v1/studies/{study_id}/readiness/",
         "/api/v1/studies/{study_id}/invitations/{invitation_id}/revoke/",
         "/api/v1/studies/{study_id}/roles/{username}/{role}/",

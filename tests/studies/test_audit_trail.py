@@ -124,9 +124,16 @@ def test_every_write_service_of_a_study_records_a_row_in_the_studys_trail(
         acting_user=coordinator, question=comment, text="Any other remark?"), expect="study.question_update")
     step("question_remove", lambda: services.question_remove(acting_user=coordinator, question=comment),
          expect="study.question_remove")
+    confidence = study.questions.get(key="confidence")
+    step("question_move", lambda: services.question_move(acting_user=coordinator, question=confidence, direction="up"),
+         expect="study.question_move")
     cases = list(study_collection.cases.order_by("pk"))
     step("study_cases_set", lambda: services.study_cases_set(
         acting_user=coordinator, study=study, main=[c.pk for c in cases[:4]]), expect="study.cases_set")
+    step("study_cases_add", lambda: services.study_cases_add(
+        acting_user=coordinator, study=study, keys=[cases[5].key]), expect="study.cases_set")
+    step("study_cases_exclude", lambda: services.study_cases_exclude(
+        acting_user=coordinator, study=study, case_ids=[cases[5].pk]), expect="study.cases_set")
     step("study_cases_select", lambda: services.study_cases_select(
         acting_user=coordinator, study=study, main_count=4), expect="study.cases_set")
     step("study_role_add", lambda: services.study_role_add(

@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from explain.models import Explanation
-from studies import demo
-from studies.models import Study, StudyRole
+from studies import blinding, demo, selectors
+from studies.models import Response, Study, StudyRole, Trial
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,11 +35,28 @@ def test_the_demo_study_opens_with_four_arms_and_enrolled_readers(settings, tmp_
     occlusion_cases = set(Explanation.objects.filter(explainer="occlusion").values_list("case_id", flat=True))
     assert occlusion_cases == set(study.study_cases.values_list("case_id", flat=True))
     assert "is open" in out.getvalue()
+    # readers are told a neutral title and text; the protocol's description names the arms
+    assert study.reader_title == demo.DEMO_READER_TITLE
+    assert selectors.study_reader_text_warnings(study=study) == []
+    assert blinding.unblinding_terms(study.description)  # the internal description names the arms
 
     again = io.StringIO()
-    call_command("demo_study", main_cases=2, training_cases=1, attention_cases=1, simulated_readers=0, stdout=again)
+    call_command("demo_study", main_cases=2, training_cases=1, attention_cases=1, simulated_readers=1, stdout=again)
     assert Study.objects.filter(title=demo.DEMO_STUDY_TITLE).count() == 1
     assert "already open" in again.getvalue()
+    _simulated_times_lie_within_the_study(Study.objects.get(title=demo.SIMULATED_TITLE))
+
+
+def _simulated_times_lie_within_the_study(study: Study) -> None:
+    assert study.status == Study.Status.CLOSED and study.opened_at < study.closed_at
+    trials = Trial.objects.filter(session__enrollment__study=study)
+    assert trials.exists()
+    for trial in trials:
+        assert study.opened_at < trial.started_at <= trial.completed_at < study.closed_at
+    for response in Response.objects.filter(trial__in=trials):
+        assert study.opened_at < response.submitted_at < study.closed_at
+    for enrollment in study.enrollments.all():
+        assert study.opened_at <= enrollment.enrolled_at <= enrollment.consented_at <= enrollment.started_at
 
 
 def test_the_demo_study_needs_the_demo_loaded_first(db):

@@ -320,6 +320,7 @@ def test_the_openapi_schema_documents_the_reading_endpoints(coordinator):
         components["ReadingAnswerRequest"]["properties"]
     )
     assert "fields" in components["ReadingAnswerProblems"]["properties"]
-    assert {"ai", "overlay_url", "image", "questions"} <= set(
+    assert {"ai", "overlay", "overlay_url", "first_answer", "image", "questions"} <= set(
         components["ReadingTrial"]["properties"]
     )
+    assert set(components["ReadingOverlay"]["properties"]) == {"url", "empty"}

@@ -20,7 +20,8 @@ What must hold for every response (status line, headers, cookies, body, and ever
   name of a file, no case key or digest, no model name, no word about truth or correctness;
 * no URL outside the reader's area and no database id in a URL (only the ids of the reader's
   own studies and the uids of their own trials appear);
-* no file metadata: the PNGs carry image chunks only, the .npy only its array header;
+* no file metadata: the PNGs carry image chunks only, the pixel files (XRS pixels or .npy)
+  only their array header;
 * the real and the placebo explanation of a case answer exactly alike (statuses, headers,
   pages, payloads, error messages), up to the overlay image itself;
 * within an arm, the answers do not depend on a case's ground truth or on whether the AI is
@@ -49,6 +50,7 @@ from django.test import Client, TestCase, override_settings
 
 from core.permissions import COORDINATORS_GROUP
 from explain.compute.catalog import EXPLAINERS
+from explain.imaging import pixel_transfer
 from explain.models import Case, CaseLabel, ClassifierModel, Collection, Explanation, Prediction
 from explain.services.precompute import ALIASES
 from studies import services
@@ -63,6 +65,7 @@ ARM_CODES = {
     ("ai_explainer", "similar_cases"): "QZSC",
 }
 PROTOCOLS = ("single_stage", "two_stage")
+XRS_HEADER_KEYS = {"shape", "dtype", "slope", "intercept", "filter", "codec", "size"}
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 URL_ATTRIBUTE = re.compile(r'(?:href|src|action|data-[\w-]*url)\s*=\s*"([^"]*)"')
 PAYLOAD_SCRIPT = re.compile(
@@ -153,7 +156,10 @@ def _build(dataset: Path, tmp: Path) -> World:
     for protocol in PROTOCOLS:
         study = services.study_create(
             acting_user=coordinator,
-            title=f"Nodule reading ({len(studies) + 1})",
+            title=f"QZINTERNALTITLE{len(studies) + 1} nodule protocol",
+            description=f"QZPROTOCOLTEXT{len(studies) + 1}: unaided vs AI vs placebo heatmaps",
+            reader_title=f"Chest reading QZREADERTITLE{len(studies) + 1}",
+            reader_description="QZREADERTEXT: decide whether each radiograph shows a nodule.",
             model=model,
             collections=[collection],
             consent_text="I agree to take part.",
@@ -229,6 +235,10 @@ def _forbidden(model: ClassifierModel) -> list[tuple[str, str]]:
             if file.name:
                 tokens += [(file.name, "case file"), (Path(file.name).name, "case file")]
     tokens += [(model.name, "model name"), (model.file_sha256, "model digest")]
+    for study in Study.objects.all():  # the protocol's own words; readers see the reader-facing ones
+        tokens += [(study.title, "internal title"), (study.description, "internal description")]
+        tokens += [(word, "internal title") for word in re.findall(r"QZ[A-Z]+\d*", study.title)]
+        tokens += [(word, "internal description") for word in re.findall(r"QZ[A-Z]+\d*", study.description)]
     tokens += [(word, "truth") for word in TRUTH_WORDS]
     unique = {token.lower(): what for token, what in tokens if token}
     return sorted(unique.items())
@@ -504,6 +514,7 @@ def crawl_study(world: World, protocol: str) -> tuple[Crawl, list[Trial]]:
     crawl.get("/read/", "reading home")
     consent = crawl.get(f"/read/{study.pk}/", "consent page")
     assert b"consent_version" in consent.body
+    assert study.reader_title.encode() in consent.body and b"QZREADERTEXT" in consent.body
     crawl.post(
         f"/read/{study.pk}/", "consent to an old version", {"consent_version": "0"}, form=True
     )
@@ -585,6 +596,9 @@ def test_no_file_response_has_a_name_or_metadata(crawled, db):
         if visit.body.startswith(b"\x89PNG"):
             chunks = set(_png_chunks(visit.body))
             assert chunks <= PNG_IMAGE_CHUNKS, f"{visit.path}: PNG chunks {sorted(chunks)}"
+        elif pixel_transfer.is_encoded(visit.body):  # XRS pixels: the rescale and shape only
+            header, _ = pixel_transfer.read_header(visit.body)
+            assert set(header) <= XRS_HEADER_KEYS, f"{visit.path}: {sorted(header)}"
         else:
             assert visit.body.startswith(b"\x93NUMPY"), visit.path
             header = visit.body[10 : 10 + struct.unpack("<H", visit.body[8:10])[0]].decode()

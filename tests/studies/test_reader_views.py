@@ -191,7 +191,8 @@ def test_the_reader_home_lists_the_readers_studies_with_progress_and_consent_sta
     page = client_a.get("/read/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert open_study.title in html and "0 of 12 cases" in html
+    assert open_study.reader_facing_title in html and "0 of 12 cases" in html
+    assert open_study.title not in html
     assert "needed" in html and "Read the consent" in html
     enrollment_consent(
         acting_user=reader_a, enrollment=enrollment, consent_version=open_study.consent_version

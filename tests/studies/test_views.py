@@ -205,14 +205,16 @@ def test_a_diagnosis_question_without_options_is_refused_with_the_reason(coordin
     assert not study.questions.exists()
 
 
-def test_a_likert_item_with_diagnosis_options_is_refused_with_the_reason(coordinator_client, draft_study):
+def test_fields_of_another_kind_are_ignored_not_refused(coordinator_client, draft_study):
+    """Issue 14 (10): options and a scale left over from an earlier try do not refuse a Likert item."""
     response = coordinator_client.post(
         page(draft_study, "questions/"),
-        {"kind": "likert", "key": "ease", "text": "Easy?", "options": "a\nb", "applies_to": "all"},
+        {"kind": "likert", "key": "ease", "text": "Easy?", "options": "a\nb", "scale": "scale7",
+         "points": "7", "applies_to": "all"},
     )
-    assert response.status_code == 400
-    assert "only diagnosis questions have options" in response.content.decode()
-    assert not draft_study.questions.filter(key="ease").exists()
+    assert response.status_code == 302
+    question = draft_study.questions.get(key="ease")
+    assert (question.options, question.scale, question.points) == ([], "", 7)
 
 
 def test_diagnosis_options_are_read_one_per_line(coordinator_client, draft_study):
@@ -399,13 +401,15 @@ def test_a_reader_is_removed_from_a_draft_through_the_page(coordinator_client, d
 
 def test_inviting_shows_the_link_once_and_lists_the_invitation_as_pending(coordinator_client, draft_study):
     response = coordinator_client.post(page(draft_study, "people/invite/"), {"email": "New.Reader@example.org"})
-    content = response.content.decode()
-    assert response.status_code == 200
+    assert response.status_code == 302 and response["Location"] == page(draft_study, "people/")
+    content = coordinator_client.get(response["Location"]).content.decode()
+    assert "Invitation sent to new.reader@example.org." in content
     token = re.search(r"/invite/([\w-]+)/", content).group(1)
     assert services.invitation_get_valid(token=token).email == "new.reader@example.org"
     later = coordinator_client.get(page(draft_study, "people/")).content.decode()
     assert token not in later
     assert "new.reader@example.org" in later and "badge-pending" in later
+    assert Invitation.objects.count() == 1
 
 
 def test_an_invalid_e_mail_address_shows_the_problem(coordinator_client, draft_study):
@@ -453,7 +457,7 @@ def test_an_invited_reader_sets_a_password_and_is_signed_in_with_the_reader_role
     profile = ReaderProfile.objects.get(user=reader)
     assert (profile.years_experience, profile.specialty, profile.is_radiologist) == (12, "thoracic radiology", True)
     assert int(client.session["_auth_user_id"]) == reader.pk
-    home = client.get("/")
+    home = client.get("/", follow=True)  # the home page may send a reader on to their reading page
     assert home.status_code == 200 and "You are a reader in" in home.content.decode()
 
 

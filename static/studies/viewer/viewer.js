@@ -5,10 +5,12 @@
  *     monochrome1, valueMin, valueMax, presets, overlayUrl, overlayOpacity});
  *   await viewer.ready;
  *
- * Full-precision modality values come from a NumPy .npy file and are windowed in the browser
+ * Full-precision modality values come from an XRS pixels file (16-bit integers + rescale,
+ * deflate-compressed, explain/imaging/pixel_transfer.py) or a NumPy .npy file, sniffed by their
+ * magic bytes, and are windowed in the browser
  * (PS3.3 C.11.2.1.2 LINEAR: y = ((x - (c - 0.5)) / (w - 1) + 0.5), clipped to [0, 1], x255,
  * MONOCHROME1 inverted after windowing), the same formula the server uses for the display PNG.
- * The 8-bit PNG is the fallback for colour images and for a .npy that cannot be read; its values
+ * The 8-bit PNG is the fallback for colour images and for pixels that cannot be read; its values
  * are then windowed in display units (0..255, identity window c=128 w=256). See README.md.
  */
 (function (global) {
@@ -126,6 +128,195 @@
       data = transposed;
     }
     return { data, rows, columns, dtype: descr[1], isInteger: type[2] !== "f" };
+  }
+
+  // ---------------------------------------------------------------- XRS pixels (16-bit + rescale)
+  const XRS_MAGIC = [0x93, 0x58, 0x52, 0x53, 0x50, 0x49, 0x58]; // "\x93XRSPIX"
+
+  function isXrsPixels(bytes) {
+    return bytes.length >= 12 && XRS_MAGIC.every((b, i) => bytes[i] === b);
+  }
+
+  /** The header of an XRS pixels file from its first bytes: {header, bodyStart}, or null when
+   * more bytes are needed; throws when the file is not valid. */
+  function xrsHeader(bytes) {
+    if (bytes.length < 12) return null;
+    if (!isXrsPixels(bytes)) throw new Error("not an XRS pixels file");
+    if (bytes[7] !== 1) throw new Error(`unsupported XRS pixels version ${bytes[7]}`);
+    const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 12).getUint32(8, true);
+    if (headerLength > 1 << 16) throw new Error("malformed XRS pixels header");
+    if (bytes.length < 12 + headerLength) return null;
+    let header;
+    try {
+      header = JSON.parse(new TextDecoder("ascii").decode(bytes.subarray(12, 12 + headerLength)));
+    } catch (error) {
+      throw new Error("malformed XRS pixels header");
+    }
+    const shape = header && header.shape;
+    const ok = Array.isArray(shape) && shape.length === 2 && shape.every((n) => Number.isInteger(n) && n > 0)
+      && (header.dtype === "<u2" || header.dtype === "<i2") && header.filter === "delta-shuffle"
+      && header.codec === "deflate" && header.size === 2 * shape[0] * shape[1]
+      && finite(header.slope) && header.slope !== 0 && finite(header.intercept);
+    if (!ok) throw new Error("malformed XRS pixels header");
+    if (typeof DecompressionStream !== "function") {
+      throw new Error("this browser cannot inflate the pixels (no DecompressionStream)");
+    }
+    return { header, bodyStart: 12 + headerLength };
+  }
+
+  /** Inflate the zlib chunks (an async iterable of Uint8Array) into exactly `size` bytes. */
+  async function inflate(chunks, size) {
+    const stream = new DecompressionStream("deflate");
+    const writer = stream.writable.getWriter();
+    const reader = stream.readable.getReader();
+    const out = new Uint8Array(size);
+    let filled = 0;
+    const reading = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        if (filled + value.length > size) throw new Error("XRS pixels data does not match its shape");
+        out.set(value, filled);
+        filled += value.length;
+      }
+    })();
+    const writing = (async () => {
+      for await (const chunk of chunks) await writer.write(chunk);
+      await writer.close();
+    })();
+    try {
+      await Promise.all([reading, writing]);
+    } catch (error) {
+      writer.abort().catch(() => {});
+      reader.cancel().catch(() => {});
+      reading.catch(() => {});
+      writing.catch(() => {});
+      throw error.message && error.message.startsWith("XRS") ? error : new Error("corrupt XRS pixels data");
+    }
+    if (filled !== size) throw new Error("XRS pixels data does not match its shape");
+    return out;
+  }
+
+  /** The decoded source from the header and the inflated byte planes. */
+  function xrsSource(header, planes) {
+    const [rows, columns] = header.shape;
+    const count = rows * columns;
+    const words = new Uint16Array(count);
+    let acc = 0;
+    for (let i = 0; i < count; i++) {
+      acc = (acc + (planes[i] | (planes[count + i] << 8))) & 0xffff;
+      words[i] = acc;
+    }
+    const data = header.dtype === "<i2" ? new Int16Array(words.buffer) : words;
+    return {
+      data, rows, columns, dtype: header.dtype, isInteger: true,
+      rescale: { slope: header.slope, intercept: header.intercept },
+    };
+  }
+
+  /**
+   * Decode an XRS pixels file (explain/imaging/pixel_transfer.py): a header, then a zlib stream of
+   * 16-bit integers (delta-coded, split into a low-byte and a high-byte plane). Resolves to
+   * {data (Uint16Array | Int16Array), rows, columns, dtype, isInteger: true, rescale: {slope,
+   * intercept}}; the modality value of k is Math.fround(slope * k + intercept), exactly the
+   * float32 value the server stored.
+   */
+  async function decodeXrsPixels(buffer) {
+    const bytes = new Uint8Array(buffer);
+    const parsed = xrsHeader(bytes);
+    if (!parsed) throw new Error("truncated XRS pixels header");
+    const body = bytes.subarray(parsed.bodyStart);
+    const planes = await inflate((async function* () { yield body; })(), parsed.header.size);
+    return xrsSource(parsed.header, planes);
+  }
+
+  /**
+   * Read a pixels response: an XRS pixels file is inflated while it downloads; anything else is
+   * read whole and parsed as a .npy.
+   */
+  async function readPixels(response) {
+    if (!response.body || typeof response.body.getReader !== "function") {
+      return parsePixels(await response.arrayBuffer());
+    }
+    const reader = response.body.getReader();
+    const chunks = [];
+    let length = 0;
+    let parsed = null;
+    let head = new Uint8Array(0);
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (!done) {
+        chunks.push(value);
+        length += value.length;
+      }
+      if (length >= 12 || done) {
+        head = new Uint8Array(length);
+        let at = 0;
+        for (const chunk of chunks) {
+          head.set(chunk, at);
+          at += chunk.length;
+        }
+        chunks.length = 0;
+        chunks.push(head);
+        if (!isXrsPixels(head)) {
+          if (done) return parsePixels(head.buffer);
+          break; // a .npy (or anything else): read it whole below
+        }
+        parsed = xrsHeader(head);
+        if (parsed || done) break;
+      }
+    }
+    if (!parsed) {
+      if (isXrsPixels(head)) throw new Error("truncated XRS pixels header");
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        length += value.length;
+      }
+      const whole = new Uint8Array(length);
+      let at = 0;
+      for (const chunk of chunks) {
+        whole.set(chunk, at);
+        at += chunk.length;
+      }
+      return parsePixels(whole.buffer);
+    }
+    const first = head.subarray(parsed.bodyStart);
+    async function* body() {
+      if (first.length) yield first;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        yield value;
+      }
+    }
+    try {
+      return xrsSource(parsed.header, await inflate(body(), parsed.header.size));
+    } catch (error) {
+      reader.cancel().catch(() => {});
+      throw error;
+    }
+  }
+
+  /** The modality value of a stored integer k (identity without a rescale). */
+  function rescaled(rescale, k) {
+    return rescale ? Math.fround(rescale.slope * k + rescale.intercept) : k;
+  }
+
+  /** Float32Array of the modality values of a decoded source (for tests and tools). */
+  function modalityValues(source) {
+    const out = new Float32Array(source.data.length);
+    for (let i = 0; i < out.length; i++) out[i] = rescaled(source.rescale, source.data[i]);
+    return out;
+  }
+
+  /** Parse either pixels format: a NumPy .npy or an XRS pixels file (sniffed by its magic). */
+  async function parsePixels(buffer) {
+    if (isXrsPixels(new Uint8Array(buffer, 0, Math.min(12, buffer.byteLength)))) {
+      return decodeXrsPixels(buffer);
+    }
+    return { ...parseNpy(buffer), rescale: null };
   }
 
   function finiteRange(data) {
@@ -353,7 +544,7 @@
       const reasons = [];
       if (o.pixelsUrl && !o.isColor) {
         try {
-          source = await this._loadNpy();
+          source = await this._loadPixels();
         } catch (error) {
           if (this._destroyed) throw new Error("viewer destroyed");
           reasons.push(`pixels: ${error.message}`);
@@ -389,15 +580,21 @@
       this._root.dataset.state = "ready";
     }
 
-    async _loadNpy() {
-      const buffer = await (await fetchOk(this.options.pixelsUrl, this._abort.signal)).arrayBuffer();
-      const npy = parseNpy(buffer);
+    async _loadPixels() {
+      const pixels = await readPixels(await fetchOk(this.options.pixelsUrl, this._abort.signal));
       const { rows, columns } = this.options;
-      if ((rows && rows !== npy.rows) || (columns && columns !== npy.columns)) {
-        throw new Error(`array is ${npy.rows}x${npy.columns}, expected ${rows}x${columns}`);
+      if ((rows && rows !== pixels.rows) || (columns && columns !== pixels.columns)) {
+        throw new Error(`array is ${pixels.rows}x${pixels.columns}, expected ${rows}x${columns}`);
       }
-      const [lo, hi] = finiteRange(npy.data);
-      return { mode: "values", ...npy, dataMin: lo, dataMax: hi };
+      // storedMin/Max: the range of the array (the integer lookup table's domain);
+      // dataMin/Max: the range of the modality values (the same unless there is a rescale)
+      const [lo, hi] = finiteRange(pixels.data);
+      const a = rescaled(pixels.rescale, lo);
+      const b = rescaled(pixels.rescale, hi);
+      return {
+        mode: "values", ...pixels, storedMin: lo, storedMax: hi,
+        dataMin: Math.min(a, b), dataMax: Math.max(a, b),
+      };
     }
 
     async _loadPng() {
@@ -425,7 +622,7 @@
         const lo = o.valueMin !== null ? o.valueMin : source.dataMin;
         const hi = o.valueMax !== null ? o.valueMax : source.dataMax;
         this._range = hi > lo ? [lo, hi] : [source.dataMin, source.dataMax];
-        const span = source.dataMax - source.dataMin;
+        const span = source.storedMax - source.storedMin;
         if (source.isInteger && span < INT_LUT_MAX_ENTRIES) this._intLut = new Uint32Array(span + 1);
         this._monochrome1 = o.monochrome1;
         const first = o.presets[0];
@@ -925,8 +1122,9 @@
         const src = s.data;
         if (this._intLut) {
           const lut = this._intLut;
-          const base = s.dataMin;
-          for (let k = 0; k < lut.length; k++) lut[k] = colors[windowed8(base + k, win)];
+          const base = s.storedMin;
+          const r = s.rescale; // the value of k is exactly the float32 the server stored
+          for (let k = 0; k < lut.length; k++) lut[k] = colors[windowed8(rescaled(r, base + k), win)];
           for (let i = 0; i < n; i++) out[i] = lut[src[i] - base];
         } else if (win.threshold !== undefined) {
           const t = win.threshold;
@@ -993,6 +1191,9 @@
   XrsViewer._instances = [];
   XrsViewer._active = null;
   XrsViewer.parseNpy = parseNpy;
+  XrsViewer.parsePixels = parsePixels;
+  XrsViewer.readPixels = readPixels;
+  XrsViewer.modalityValues = modalityValues;
   XrsViewer.SHORTCUTS = SHORTCUTS;
   global.XrsViewer = XrsViewer;
 })(typeof window !== "undefined" ? window : globalThis);
