@@ -85,6 +85,24 @@ def _wait(predicate, timeout: float, what: str, worker: subprocess.Popen | None 
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _freeze_holding_an_item(worker: subprocess.Popen, job, timeout: float) -> None:
+    """Stop (SIGSTOP) the worker's process group at a moment when one of its items is RUNNING in
+    the database. Checking after the stop, not before, closes the race in which the item is
+    finished between the check and the kill: a stopped worker commits nothing more."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        _wait(lambda: job.items.filter(status=PrecomputeItem.Status.DONE).exists()
+              and job.items.filter(status=PrecomputeItem.Status.RUNNING).exists(),
+              max(remaining, 0.1), "work in progress", worker)
+        os.killpg(worker.pid, signal.SIGSTOP)
+        if job.items.filter(status=PrecomputeItem.Status.RUNNING).exists():
+            return
+        os.killpg(worker.pid, signal.SIGCONT)
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the worker to hold an item")
+
+
 def _counts(*, done: int, failed: int = 0) -> dict:
     """A configuration's progress counters once its job is over."""
     counts = dict.fromkeys(PrecomputeItem.Status.values, 0)
@@ -144,14 +162,17 @@ def test_a_worker_killed_mid_job_is_replaced_and_every_item_is_still_done_once(
             acting_user=None, model=model, collection=collection, explainers=EXPLAINERS, batch_size=1,
             with_metrics=False,
         )
-        _wait(lambda: job.items.filter(status=PrecomputeItem.Status.DONE).exists()
-              and job.items.filter(status=PrecomputeItem.Status.RUNNING).exists(), 180, "work in progress", first)
+        _freeze_holding_an_item(first, job, 180)
         os.killpg(first.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
         first.wait(timeout=30)
         progress = selectors.precompute_progress(job=job)
         assert progress["status"] == "running" and progress["done"] < progress["total"]
     finally:
         _stop(first)
+    # a worker restores unacknowledged messages older than the visibility timeout (15 s here) when
+    # it starts: start the replacement once the killed worker's message qualifies
+    time.sleep(max(0.0, killed_at + 16 - time.monotonic()))
     second = _worker(services_available, settings.MEDIA_ROOT, "replacement")
     try:
         _wait(lambda: selectors.precompute_progress(job=job)["status"] != "running", 300, "the replacement worker", second)
