@@ -21,15 +21,20 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 install: $(STAMP)
 
-# Browser tests drive Debian's chromium (never a downloaded browser).
+# Browser tests drive Debian's chromium (never a downloaded browser); the report tests read the
+# PDF's text with poppler's pdftotext, and WeasyPrint lays reports out in DejaVu Sans (the font
+# whose widths the report's table layout measures).
 CHROMIUM ?= /usr/bin/chromium
-$(CHROMIUM):
-	@echo "installing Debian's chromium for the browser tests"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
-	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } || \
-	  { echo "could not install chromium; run: apt-get install chromium" >&2; exit 1; }
+PDFTOTEXT ?= /usr/bin/pdftotext
+DEJAVU ?= /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+SYSTEM_PACKAGES := chromium poppler-utils fonts-dejavu-core
+$(CHROMIUM) $(PDFTOTEXT) $(DEJAVU):
+	@echo "installing Debian's $(SYSTEM_PACKAGES) for the browser and report tests"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES) >/dev/null || \
+	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES) >/dev/null; } || \
+	  { echo "could not install them; run: apt-get install $(SYSTEM_PACKAGES)" >&2; exit 1; }
 
-browser: $(CHROMIUM)
+browser: $(CHROMIUM) $(PDFTOTEXT) $(DEJAVU)
 
 demo: export XRS_SITE_URL ?= http://$(HOST):$(PORT)
 demo: install

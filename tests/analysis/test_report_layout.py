@@ -25,6 +25,7 @@ from analysis.stats.study import ArmMeta, analyse_study
 from explain.compute.heatmaps import EMPTY_RULE
 from tests.analysis.test_intervals import perfect
 from tests.analysis.test_study_analysis import blind_meta, synthetic_metrics, synthetic_reads
+from tests.conftest import require_service
 
 PDFTOTEXT = shutil.which("pdftotext")
 RAW_WARNINGS = ("ConvergenceWarning", "MLE may be on the boundary", "Retrying MixedLM",
@@ -78,8 +79,8 @@ def test_an_empty_note_column_is_left_out():
     assert "note" in table_headers(table(["arm", "note"], [["A", "why"]]))[0]
 
 
-@pytest.mark.skipif(PDFTOTEXT is None, reason="pdftotext (poppler-utils) is not installed")
 def test_the_pdf_shows_every_column_header_of_every_table(report):
+    require_service("pdftotext", PDFTOTEXT is not None, "apt-get install poppler-utils; `make test` does")
     _, html = report
     headers = table_headers(html)
     assert len(headers) > 30
