@@ -87,7 +87,7 @@ def best_seconds(function, repeat: int = 3) -> float:
 def serve(folder: Path):
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
-            pass
+            """No request lines on stderr."""
 
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder))
