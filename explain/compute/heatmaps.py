@@ -56,12 +56,13 @@ EMPTY_RULE = (
 )
 
 
+def _highlighted(normalized: torch.Tensor) -> float:
+    return float((normalized >= HIGHLIGHT_VALUE).float().mean())
+
+
 def highlighted_fraction(normalized: np.ndarray | torch.Tensor) -> float:
     """Share of the pixels of a normalised map that the overlay visibly highlights."""
-    tensor = _as_tensor(normalized, "normalized map")
-    if tensor.numel() == 0:
-        return 0.0
-    return float((tensor >= HIGHLIGHT_VALUE).float().mean())
+    return _highlighted(_as_tensor(normalized, "normalized map"))
 
 
 def is_empty(*, fraction: float | None, raw_max: float | None) -> bool:
@@ -335,5 +336,5 @@ def postprocess(attributions: torch.Tensor, sizes: Sequence[tuple[int, int]]) ->
             scanlines=overlay_scanlines(normalized).cpu().numpy(),
             raw_min=float(low),
             raw_max=float(high),
-            highlighted=float((normalized >= HIGHLIGHT_VALUE).float().mean()),
+            highlighted=_highlighted(normalized),
         )

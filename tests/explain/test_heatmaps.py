@@ -226,3 +226,14 @@ def test_postprocess_refuses_a_batch_with_a_non_finite_map_before_yielding_a_cas
         next(cases)
     with pytest.raises(ValueError, match="rows"):
         next(postprocess(torch.zeros(1, 4, 4), [(0, 4)]))
+
+
+def test_the_highlighted_share_counts_pixels_at_or_above_the_visibility_threshold_and_decides_emptiness():
+    grid = np.zeros((10, 100), dtype=np.float32)
+    grid[0, :5] = heatmaps.HIGHLIGHT_VALUE  # 5 of 1,000 pixels at the threshold
+    grid[1, :5] = heatmaps.HIGHLIGHT_VALUE / 2  # below it: not counted
+    assert heatmaps.highlighted_fraction(grid) == pytest.approx(0.005)
+    assert not heatmaps.is_empty(fraction=0.005, raw_max=1.0)
+    assert heatmaps.is_empty(fraction=0.0005, raw_max=1.0)
+    (maps,) = heatmaps.postprocess(torch.from_numpy(grid)[None], [(10, 100)])
+    assert maps.highlighted == pytest.approx(heatmaps.highlighted_fraction(maps.normalized))
