@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 from analysis.stats.reads import Read
-from explain.models import CaseLabel, Explanation, Prediction
+from explain.models import Explanation, Prediction
+from library.models import CaseLabel
 from studies.models import Arm, Question, Response, Study, Trial
 from studies.selectors import case_truth, explanation_is_empty
 

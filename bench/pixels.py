@@ -1,12 +1,12 @@
 """Benchmark of the viewer's full-precision pixel transfer: float32 .npy against XRS pixels.
 
 For each image size (default: the demo size 512 x 476 and a 3000 x 2500 radiograph) a
-chest-radiograph-like image is drawn with the demo generator (explain/demo/anatomy.py: 12-bit
+chest-radiograph-like image is drawn with the demo generator (demo/anatomy.py: 12-bit
 stored values with quantum noise, then the Modality LUT to float32, exactly what the import keeps
 as pixels.npy), and the script reports
 
 * bytes on the wire of the float32 .npy (today's file, the baseline) and of the XRS pixels file
-  (explain/imaging/pixel_transfer.py: 16-bit integers + rescale, delta + byte-plane filter,
+  (library/imaging/pixel_transfer.py: 16-bit integers + rescale, delta + byte-plane filter,
   deflate), plus, for comparison only, the float32 .npy deflated as a whole (what HTTP gzip of
   today's file would send) and 16-bit integers deflated without the filter;
 * the server's one-time cost: encoding at import (best of 3), and a check that the file decodes
@@ -47,8 +47,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from explain.demo.anatomy import draw_chest  # noqa: E402
-from explain.imaging import pixel_transfer  # noqa: E402
+from demo.anatomy import draw_chest  # noqa: E402
+from library.imaging import pixel_transfer  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 VIEWER_DIR = ROOT / "static" / "studies" / "viewer"

@@ -98,9 +98,11 @@ def _setup_engine(args):
     from django.core.management import call_command
     from safetensors.torch import save_file
 
+    from demo.synthetic import generate_demo_dataset
     from explain import services
-    from explain.demo.synthetic import generate_demo_dataset
-    from explain.models import Case, ClassifierModel, Collection
+    from explain.models import ClassifierModel
+    from library import services as library_services
+    from library.models import Case, Collection
 
     if "DATABASE_URL" not in os.environ:
         call_command("migrate", verbosity=0)
@@ -108,7 +110,7 @@ def _setup_engine(args):
     collection = Collection.objects.filter(name=name).first()
     if collection is None:
         generate_demo_dataset(workdir / "data", cases=args.cases, seed=5, overwrite=True)
-        services.cases_import(acting_user=None, collection=name, paths=[workdir / "data" / "images"])
+        library_services.cases_import(acting_user=None, collection=name, paths=[workdir / "data" / "images"])
         collection = Collection.objects.get(name=name)
     torch.manual_seed(0)
     weights = workdir / "weights.safetensors"
@@ -155,9 +157,10 @@ def engine_versus_direct(args, names) -> None:
     from config.celery import app
     from explain import runtime, selectors, services
     from explain.models import Explanation
+    from library import model_input
 
     device = torch.device(args.device)
-    x = torch.from_numpy(np.stack([selectors.case_model_input(case=c, input_spec=record.input_spec) for c in cases]))
+    x = torch.from_numpy(np.stack([model_input.case_model_input(case=c, input_spec=record.input_spec) for c in cases]))
     model = runtime.load_model(record, device)  # the engine's own (cached) copy
     # warm the engine's caches (model, inputs on disk) and store the predictions
     services.precompute_start(acting_user=None, model=record, collection=collection, explainers=["saliency"],

@@ -70,9 +70,12 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "core",
+    "library",
     "explain",
     "studies",
     "analysis",
+    # Demo data, models, studies and the load study: above every product app, imported by none.
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from analysis.urls import api_urlpatterns as analysis_api
 from core import views as core_views
 from explain.urls import api_urlpatterns as explain_api
+from library.urls import api_urlpatterns as library_api
 from studies import home_views
 from studies.api_urls import api_urlpatterns as studies_api
 
@@ -16,9 +17,11 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("", include("library.urls")),
     path("", include("explain.urls")),
     path("", include("studies.urls")),
     path("", include("analysis.urls")),
+    path("api/v1/", include((library_api, "library-api"))),
     path("api/v1/", include((explain_api, "explain-api"))),
     path("api/v1/", include((studies_api, "studies-api"))),
     path("api/v1/", include((analysis_api, "analysis-api"))),

@@ -13,6 +13,11 @@ class ServiceError(Exception):
         super().__init__("; ".join(self.problems))
 
 
+class NotPermitted(Exception):
+    """The acting user may not see or change this object. Interfaces answer 404 (an API) or
+    a not-found page, so that the object's existence is not told."""
+
+
 # The database went away in the middle of a request (a dropped connection, a restart, a
 # failover): not the client's fault and not a bug, so HTTP 503 with a message, never a 500
 # traceback. Every write runs in one transaction, so nothing was half written; the outcome of

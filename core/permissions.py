@@ -7,6 +7,8 @@ of the `coordinators` group, and site admins (superusers). Per-study roles
 
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from rest_framework.permissions import BasePermission
 
 COORDINATORS_GROUP = "coordinators"
@@ -23,3 +25,17 @@ class IsCoordinator(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return is_coordinator(request.user)
+
+
+def coordinator_required(view):
+    """A page for coordinators only; anyone else gets 404 (the page's existence is not told)."""
+
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        if not is_coordinator(request.user):
+            raise Http404("not found")
+        return view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped

@@ -9,117 +9,18 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import bad_request_response
+from core.api import service_error_response
 from core.errors import ServiceError
 from core.permissions import IsCoordinator
 from explain import selectors, services
-from explain.models import Collection
 from explain.serializers import (
-    CaseSerializer,
-    CollectionCreateSerializer,
-    CollectionSerializer,
-    ImportReportSerializer,
-    ImportRequestSerializer,
     ModelRegisterSerializer,
     ModelSerializer,
     PrecomputeProgressSerializer,
     PrecomputeStartSerializer,
 )
-
-
-def _problems(exc: ServiceError) -> Response:
-    return Response({"detail": "; ".join(exc.problems), "problems": exc.problems}, status=400)
-
-
-class CollectionListApi(APIView):
-    permission_classes = [IsCoordinator]
-
-    @extend_schema(responses=CollectionSerializer(many=True))
-    def get(self, request):
-        return Response(CollectionSerializer(selectors.collection_list(), many=True).data)
-
-    @extend_schema(request=CollectionCreateSerializer, responses={201: CollectionSerializer})
-    def post(self, request):
-        payload = CollectionCreateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        try:
-            collection = services.collection_create(
-                acting_user=request.user, **payload.validated_data
-            )
-        except ServiceError as exc:
-            return _problems(exc)
-        return Response(
-            CollectionSerializer(selectors.collection_get(collection_id=collection.pk)).data,
-            status=status.HTTP_201_CREATED,
-        )
-
-
-class CollectionDetailApi(APIView):
-    permission_classes = [IsCoordinator]
-
-    @extend_schema(responses=CollectionSerializer)
-    def get(self, request, collection_id: int):
-        collection = get_object_or_404(selectors.collection_list(), pk=collection_id)
-        return Response(CollectionSerializer(collection).data)
-
-
-class CaseListApi(generics.ListAPIView):
-    permission_classes = [IsCoordinator]
-    serializer_class = CaseSerializer
-
-    def get_queryset(self):
-        collection = get_object_or_404(Collection, pk=self.kwargs["collection_id"])
-        return selectors.case_list(collection=collection)
-
-
-class CaseDetailApi(generics.RetrieveAPIView):
-    permission_classes = [IsCoordinator]
-    serializer_class = CaseSerializer
-    lookup_url_kwarg = "case_id"
-
-    def get_queryset(self):
-        return selectors.case_list_all()
-
-
-class CaseImportApi(APIView):
-    permission_classes = [IsCoordinator]
-    parser_classes = [MultiPartParser, FormParser]
-
-    @extend_schema(
-        request={"multipart/form-data": ImportRequestSerializer},
-        responses={
-            201: ImportReportSerializer,
-            400: bad_request_response(
-                "files were rejected (the import report), or the request was refused",
-                {"$ref": "#/components/schemas/ImportReport"},
-            ),
-        },
-    )
-    def post(self, request, collection_id: int):
-        collection = get_object_or_404(Collection, pk=collection_id)
-        payload = ImportRequestSerializer(
-            data={
-                "files": request.FILES.getlist("files"),
-                "masks": request.FILES.getlist("masks"),
-                **({"labels": request.FILES["labels"]} if "labels" in request.FILES else {}),
-            }
-        )
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
-        try:
-            report = services.cases_import_uploads(
-                acting_user=request.user,
-                collection=collection,
-                files=data["files"],
-                labels=data.get("labels"),
-                masks=data.get("masks"),
-            )
-        except ServiceError as exc:
-            return _problems(exc)
-        body = report.to_dict()
-        return Response(
-            body, status=status.HTTP_201_CREATED if report.ok else status.HTTP_400_BAD_REQUEST
-        )
+from library import services as library_services
+from library.models import Collection
 
 
 class ModelListApi(APIView):
@@ -138,8 +39,8 @@ class ModelListApi(APIView):
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
         uploaded = data.pop("file")
-        with services.TemporaryFolder() as folder:
-            path = services.uploaded_files_to_folder([uploaded], folder=folder)[0]
+        with library_services.TemporaryFolder() as folder:
+            path = library_services.uploaded_files_to_folder([uploaded], folder=folder)[0]
             try:
                 model = services.model_register(
                     acting_user=request.user,
@@ -149,7 +50,7 @@ class ModelListApi(APIView):
                     **data,
                 )
             except ServiceError as exc:
-                return _problems(exc)
+                return service_error_response(exc)
         return Response(ModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
 
@@ -189,7 +90,7 @@ class PrecomputeListApi(APIView):
                 with_metrics=data["with_metrics"],
             )
         except ServiceError as exc:
-            return _problems(exc)
+            return service_error_response(exc)
         return Response(selectors.precompute_progress(job=job), status=status.HTTP_201_CREATED)
 
 
@@ -211,7 +112,7 @@ class PrecomputeCancelApi(APIView):
         try:
             services.precompute_cancel(acting_user=request.user, job=job)
         except ServiceError as exc:
-            return _problems(exc)
+            return service_error_response(exc)
         return Response(selectors.precompute_progress(job=job))
 
 

@@ -7,44 +7,6 @@ from django import forms
 from explain.models import ClassifierModel
 
 
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", MultipleFileInput())
-        super().__init__(*args, **kwargs)
-
-    def clean(self, data, initial=None):
-        single = super().clean
-        if isinstance(data, list | tuple):
-            return [single(item, initial) for item in data]
-        return [single(data, initial)] if data else []
-
-
-class CollectionForm(forms.Form):
-    name = forms.CharField(max_length=100)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-
-
-class ImportForm(forms.Form):
-    # Empty files pass here so that the import refuses each by name ("the file is empty").
-    files = MultipleFileField(
-        allow_empty_file=True, help_text="DICOM, PNG or JPEG files, or zip archives of them"
-    )
-    labels = forms.FileField(
-        required=False,
-        allow_empty_file=True,
-        help_text="labels CSV: generic (case,label[,mask][,split]), NIH ChestX-ray14 or CheXpert",
-    )
-    masks = MultipleFileField(
-        required=False,
-        allow_empty_file=True,
-        help_text="lesion masks (PNG or NPY) or a zip of them",
-    )
-
-
 class ModelRegisterForm(forms.Form):
     name = forms.CharField(max_length=100)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
@@ -109,7 +71,7 @@ class PrecomputeForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         from explain.compute.catalog import EXPLAINERS
-        from explain.models import Collection
+        from library.models import Collection
 
         super().__init__(*args, **kwargs)
         self.fields["collection"].queryset = Collection.objects.order_by("name")

@@ -2,44 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
+from django.db.models import Count, QuerySet
 
-import numpy as np
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
-from django.db.models import Count, Q, QuerySet
-
-from explain.models import Case, ClassifierModel, Collection
-
-
-def collection_list() -> QuerySet[Collection]:
-    return Collection.objects.annotate(
-        case_count=Count("cases", distinct=True),
-        labelled_count=Count("cases", filter=Q(cases__labels__isnull=False), distinct=True),
-        mask_count=Count("cases__masks", distinct=True),
-    ).order_by("name")
-
-
-def collection_get(*, collection_id: int) -> Collection:
-    return collection_list().get(pk=collection_id)
-
-
-def case_list(*, collection: Collection) -> QuerySet[Case]:
-    return (
-        Case.objects.filter(collection=collection)
-        .prefetch_related("labels", "masks")
-        .order_by("key")
-    )
-
-
-def case_get(*, case_id: int) -> Case:
-    return (
-        Case.objects.select_related("collection")
-        .prefetch_related("labels", "masks")
-        .get(pk=case_id)
-    )
+from explain.models import ClassifierModel
 
 
 def model_list() -> QuerySet[ClassifierModel]:
@@ -50,64 +15,8 @@ def model_get(*, model_id: int) -> ClassifierModel:
     return ClassifierModel.objects.get(pk=model_id)
 
 
-def _spec_key(spec: dict) -> str:
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def case_display01(*, case: Case) -> np.ndarray:
-    """The windowed, [0, 1] image both the display PNG and the model input come from."""
-    from explain.imaging import display
-    from explain.imaging.dicom_read import read_dicom
-    from explain.imaging.raster import raster_display01, read_raster
-
-    with default_storage.open(case.source_file.name, "rb") as handle:
-        data = handle.read()
-    limit = max(len(data) + 1, 1024)
-    if case.source_format == Case.SourceFormat.DICOM:
-        image = read_dicom(
-            data,
-            max_bytes=limit,
-            max_pixels=case.rows * case.columns * max(case.number_of_frames, 1) * 4,
-        )
-        return display.display01(image)
-    raster = read_raster(data, max_bytes=limit, max_pixels=case.rows * case.columns * 4)
-    return raster_display01(raster)
-
-
-def case_model_input(*, case: Case, input_spec: dict) -> np.ndarray:
-    """The model input for `case` under `input_spec`, computed once and cached in storage."""
-    from explain.imaging import display
-
-    name = f"cases/{case.uid}/input-{_spec_key(input_spec)}.npy"
-    if default_storage.exists(name):
-        with default_storage.open(name, "rb") as handle:
-            return np.load(io.BytesIO(handle.read()), allow_pickle=False)
-    values01 = case_display01(case=case)
-    array = display.to_model_input(
-        values01,
-        size=tuple(input_spec["size"]),
-        channels=int(input_spec["channels"]),
-        mean=input_spec["mean"],
-        std=input_spec["std"],
-    ).astype(np.float32)
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    if not default_storage.exists(name):
-        default_storage.save(name, ContentFile(buffer.getvalue()))
-    return array
-
-
-def case_ground_truth(*, case: Case) -> dict[str, int]:
-    return {label.name: label.value for label in case.labels.all()}
-
-
-def case_list_all() -> QuerySet[Case]:
-    return Case.objects.select_related("collection").prefetch_related("labels", "masks")
-
-
 def precompute_progress(*, job) -> dict:
     """Counts per status, overall and per configuration, plus the failures' reasons."""
-    from django.db.models import Count
 
     from explain.models import PrecomputeItem
 

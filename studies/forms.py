@@ -6,7 +6,8 @@ from __future__ import annotations
 from django import forms
 
 from core.errors import ServiceError
-from explain.models import ClassifierModel, Collection
+from explain.models import ClassifierModel
+from library.models import Collection
 from studies import services
 from studies.models import Arm, Question, Study, StudyCase, StudyRole
 

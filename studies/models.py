@@ -49,7 +49,7 @@ class Study(models.Model):
     model = models.ForeignKey(
         "explain.ClassifierModel", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    collections = models.ManyToManyField("explain.Collection", blank=True, related_name="+")
+    collections = models.ManyToManyField("library.Collection", blank=True, related_name="+")
     design = models.CharField(max_length=20, choices=Design.choices, default=Design.LATIN_SQUARE)
     protocol = models.CharField(
         max_length=20, choices=Protocol.choices, default=Protocol.SINGLE_STAGE
@@ -193,7 +193,7 @@ class StudyCase(models.Model):
         ATTENTION = "attention", "attention check (flagged in exports)"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="study_cases")
-    case = models.ForeignKey("explain.Case", on_delete=models.PROTECT, related_name="+")
+    case = models.ForeignKey("library.Case", on_delete=models.PROTECT, related_name="+")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MAIN)
 
     class Meta:
@@ -300,7 +300,7 @@ class Trial(models.Model):
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     session = models.ForeignKey(ReadingSession, on_delete=models.CASCADE, related_name="trials")
     position = models.PositiveIntegerField()
-    case = models.ForeignKey("explain.Case", on_delete=models.PROTECT, related_name="+")
+    case = models.ForeignKey("library.Case", on_delete=models.PROTECT, related_name="+")
     arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="trials")
     class State(models.TextChoices):
         PENDING = "pending", "not shown yet"

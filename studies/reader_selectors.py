@@ -8,7 +8,8 @@ from __future__ import annotations
 from django.http import Http404
 from django.urls import reverse
 
-from explain.models import Case, CaseLabel, Prediction
+from explain.models import Prediction
+from library.models import Case, CaseLabel
 from studies.models import Enrollment, Response, Study, StudyCase, Trial
 from studies.selectors import case_truth, enrollment_sessions, explanation_is_empty
 from studies.services.reading import questions_for, trial_explanation, trial_stages

@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from core.permissions import is_coordinator
 from explain.compute import heatmaps
-from explain.labels import FORMULA_STARTS
-from explain.models import CaseLabel, Explanation, Prediction
+from explain.models import Explanation, Prediction
+from library.labels import FORMULA_STARTS
+from library.models import CaseLabel
 from studies import blinding, randomization
 from studies.models import (
     NEUTRAL_READER_TITLE,
@@ -429,7 +430,7 @@ AVAILABLE_CASES_SHOWN = 200
 
 def study_case_splits(*, study: Study) -> list[dict]:
     """The splits of the study's collections with their case counts, by name ("" = no split)."""
-    from explain.models import Case
+    from library.models import Case
 
     rows = (
         Case.objects.filter(collection__in=study.collections.all())
@@ -484,7 +485,7 @@ def study_case_rows(*, study: Study) -> list[dict]:
 def study_available_cases(*, study: Study, split: str | None = None, limit: int = AVAILABLE_CASES_SHOWN) -> dict:
     """Cases of the study's collections not chosen yet (optionally of one split), by key: at most
     `limit` rows with their facts, and how many there are in all."""
-    from explain.models import Case
+    from library.models import Case
 
     cases = Case.objects.filter(collection__in=study.collections.all()).exclude(
         pk__in=study.study_cases.values("case_id")

@@ -13,7 +13,8 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from explain.models import ClassifierModel, Collection
+from explain.models import ClassifierModel
+from library.models import Collection
 from studies import selectors
 from studies.models import Arm, Invitation, Question, Study, StudyCase, StudyRole
 from studies.selectors import BLINDED_KIND, arm_blinded_kind

@@ -98,7 +98,7 @@ def eager():
 @pytest.fixture(scope="session")
 def demo_dataset(tmp_path_factory) -> Path:
     """A small demo dataset (8 cases) generated once per test session."""
-    from explain.demo.synthetic import generate_demo_dataset
+    from demo.synthetic import generate_demo_dataset
 
     out = tmp_path_factory.mktemp("demo-data")
     generate_demo_dataset(out, cases=8, seed=11, overwrite=True)

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 def encode_existing(apps, schema_editor):
-    from explain.imaging import pixel_transfer
+    from library.imaging import pixel_transfer
 
     Case = apps.get_model("explain", "Case")
     todo = Case.objects.filter(pixels_encoded_file="", is_color=False).exclude(pixels_file="")

@@ -3,8 +3,10 @@ explanation engine's jobs. Every service takes `acting_user` and records an
 audit row in the same transaction as its write."""
 
 from core.errors import ServiceError
-from explain.models import LesionMask
-from explain.services.library import (
+from explain.services.precompute import precompute_cancel, precompute_run_items, precompute_start
+from explain.services.registry import model_register
+from library.models import LesionMask
+from library.services import (
     ImportReport,
     TemporaryFolder,
     cases_import,
@@ -14,8 +16,6 @@ from explain.services.library import (
     masks_to_folder,
     uploaded_files_to_folder,
 )
-from explain.services.precompute import precompute_cancel, precompute_run_items, precompute_start
-from explain.services.registry import model_register
 
 __all__ = [
     "ImportReport",

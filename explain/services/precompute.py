@@ -37,16 +37,8 @@ from PIL import Image
 
 from core import audit
 from core.errors import ServiceError
-from explain.models import (
-    Case,
-    ClassifierModel,
-    Collection,
-    Explanation,
-    LesionMask,
-    PrecomputeItem,
-    PrecomputeJob,
-    Prediction,
-)
+from explain.models import ClassifierModel, Explanation, PrecomputeItem, PrecomputeJob, Prediction
+from library.models import Case, Collection, LesionMask
 
 logger = logging.getLogger(__name__)
 
@@ -396,8 +388,8 @@ def _finish_if_complete(job_id: int) -> None:
 def _case_inputs(model: ClassifierModel, cases: list[Case], *, with_masks: bool = False):
     """The engine's inputs of `cases`; their lesion masks (one query for all cases) only
     when `with_masks`: the localisation metrics are the masks' only user."""
-    from explain import selectors
     from explain.compute.engine import CaseInput
+    from library import model_input
 
     mask_files: dict[int, str] = {}
     if with_masks:
@@ -416,7 +408,7 @@ def _case_inputs(model: ClassifierModel, cases: list[Case], *, with_masks: bool 
         inputs.append(
             CaseInput(
                 case_id=case.pk,
-                x=selectors.case_model_input(case=case, input_spec=model.input_spec),
+                x=model_input.case_model_input(case=case, input_spec=model.input_spec),
                 rows=case.rows,
                 columns=case.columns,
                 mask=mask,
@@ -700,7 +692,7 @@ def _explanation_outputs(job, config_entry, model, inputs, device, positive_inde
 
 
 def _labels_of(case_ids) -> dict[int, dict]:
-    from explain.models import CaseLabel
+    from library.models import CaseLabel
 
     labels: dict[int, dict] = defaultdict(dict)
     for case_id, name, value in CaseLabel.objects.filter(case_id__in=set(case_ids)).values_list(

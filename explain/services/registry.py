@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from core import audit
 from core.errors import ServiceError
 from explain.models import ClassifierModel
-from explain.services.library import _user_or_none
+from library.services import _user_or_none
 
 
 def model_register(

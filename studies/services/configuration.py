@@ -18,7 +18,8 @@ from django.db.models import Max
 from core import audit
 from core.errors import ServiceError
 from core.permissions import is_coordinator
-from explain.models import Case, ClassifierModel, Collection
+from explain.models import ClassifierModel
+from library.models import Case, Collection
 from studies.models import Arm, Question, Study, StudyCase, StudyRole
 
 STUDY_FIELDS = (

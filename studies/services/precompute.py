@@ -7,7 +7,8 @@ from django.db import transaction
 from core import audit
 from core.errors import ServiceError
 from explain import services as explain_services
-from explain.models import Case, PrecomputeJob
+from explain.models import PrecomputeJob
+from library.models import Case
 from studies.models import Arm, Study
 
 

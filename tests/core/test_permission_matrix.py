@@ -448,7 +448,8 @@ def _build_world(dataset: Path) -> World:
 
     from analysis import services as analysis_services
     from explain import services as explain_services
-    from explain.models import Collection, LesionMask
+    from library import services as library_services
+    from library.models import Collection, LesionMask
     from studies import services
     from studies.models import Study
     from studies.reader_selectors import enrollment_next_trial
@@ -470,7 +471,7 @@ def _build_world(dataset: Path) -> World:
         "outsider": _user("outsider"),
     }
     coordinator = users["study_coordinator"]
-    report = explain_services.cases_import(
+    report = library_services.cases_import(
         acting_user=coordinator,
         collection="matrix-cases",
         paths=[dataset / "images"],

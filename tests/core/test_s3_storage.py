@@ -155,7 +155,7 @@ def test_imported_cases_and_model_weights_live_in_the_bucket_and_stream_to_coord
         assert f"{PREFIX}/{getattr(case, field).name}" in keys, field
     assert f"{PREFIX}/{model.weights_file.name}" in keys
     response = coordinator_client.get(
-        reverse("explain:case-file", kwargs={"case_id": case.pk, "kind": "display"})
+        reverse("library:case-file", kwargs={"case_id": case.pk, "kind": "display"})
     )
     assert response.status_code == 200
     body = b"".join(response.streaming_content)
@@ -279,7 +279,7 @@ def test_the_demo_setup_stores_its_cases_models_and_heatmaps_in_the_bucket(
 ):
     from django.core.management import call_command
 
-    from explain.demo import setup as demo
+    from demo import setup as demo
     from explain.models import ClassifierModel
 
     settings.VAR_DIR = tmp_path / "var"  # the demo's local build cache, not stored files

@@ -54,7 +54,7 @@ CANVAS_STATS_JS = """async () => {
 
 
 def dicom_linear(x, center, width):
-    """PS3.3 C.11.2.1.2 LINEAR window to 8 bits, as explain.imaging.display does it."""
+    """PS3.3 C.11.2.1.2 LINEAR window to 8 bits, as library.imaging.display does it."""
     x = np.asarray(x, dtype=np.float64)
     low, high = center - 0.5 - (width - 1) / 2, center - 0.5 + (width - 1) / 2
     y = np.where(x <= low, 0.0, np.where(x > high, 1.0, (x - (center - 0.5)) / (width - 1) + 0.5))

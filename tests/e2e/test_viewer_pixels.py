@@ -1,7 +1,7 @@
 """The viewer reading XRS pixels (16-bit + rescale, deflate) in Debian's chromium.
 
 The same modality values are served as today's float32 .npy and as the XRS pixels file written by
-explain/imaging/pixel_transfer.py: the browser must decode them to bit-identical float32 values and
+library/imaging/pixel_transfer.py: the browser must decode them to bit-identical float32 values and
 window them into identical pixels. Files come from a temporary folder served by http.server.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explain.imaging import pixel_transfer as pt
+from library.imaging import pixel_transfer as pt
 
 pytestmark = pytest.mark.e2e
 

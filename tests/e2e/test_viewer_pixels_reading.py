@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from explain.imaging import pixel_transfer
+from library.imaging import pixel_transfer
 from tests.e2e.test_csp import csp_study  # noqa: F401
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -10,7 +10,8 @@ from django.core.management import call_command
 from safetensors.torch import save_file
 
 from explain import services
-from explain.models import ClassifierModel, Collection
+from explain.models import ClassifierModel
+from library.models import Collection
 
 SPEC = {"size": [64, 64], "channels": 1, "mean": [0.5], "std": [0.25]}
 

@@ -10,7 +10,8 @@ import torch
 from rest_framework.test import APIClient
 from safetensors.torch import save_file
 
-from explain.models import Case, ClassifierModel, Collection
+from explain.models import ClassifierModel
+from library.models import Case, Collection
 from tests.explain.toy_models import GoodNet
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from explain.models import Case
+from library.models import Case
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +43,7 @@ def test_a_coordinator_sees_collections_cases_and_their_images(coordinator_clien
 
 
 def test_the_import_page_shows_rejections_next_to_the_form(coordinator_client):
-    from explain.models import Collection
+    from library.models import Collection
 
     collection = Collection.objects.create(name="web")
     upload = io.BytesIO(b"not dicom")

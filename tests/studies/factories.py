@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 
-from explain.models import Case, CaseLabel, ClassifierModel, Collection, Explanation, Prediction
+from explain.models import ClassifierModel, Explanation, Prediction
 from explain.selectors import explainer_config_resolve
+from library.models import Case, CaseLabel, Collection
 
 EXPLAINERS = ["gradcam", "occlusion", "attention", "saliency", "similar_cases"]
 

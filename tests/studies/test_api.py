@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from core.models import AuditEntry
 from core.permissions import COORDINATORS_GROUP
-from explain.models import Case
+from library.models import Case
 from studies import services
 from studies.models import Enrollment, Invitation, Study, StudyRole
 from tests.studies.factories import add_explanations, add_predictions, make_collection, make_model

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from explain.models import CaseLabel
+from library.models import CaseLabel
 from studies import services
 from studies.models import Arm, Response, Trial
 from tests.studies.factories import add_explanations, add_predictions, make_collection

@@ -50,9 +50,10 @@ from django.test import Client, TestCase, override_settings
 
 from core.permissions import COORDINATORS_GROUP
 from explain.compute.catalog import EXPLAINERS
-from explain.imaging import pixel_transfer
-from explain.models import Case, CaseLabel, ClassifierModel, Collection, Explanation, Prediction
+from explain.models import ClassifierModel, Explanation, Prediction
 from explain.services.precompute import ALIASES
+from library.imaging import pixel_transfer
+from library.models import Case, CaseLabel, Collection
 from studies import services
 from studies.models import Arm, Study, StudyCase, Trial
 from studies.selectors import BLINDED_KIND, case_truth
@@ -136,12 +137,12 @@ def _choose_cases(collection: Collection) -> dict:
 
 
 def _build(dataset: Path, tmp: Path) -> World:
-    from explain import services as explain_services
+    from library import services as library_services
     from tests.explain.engine_fixtures import register_demo_architecture
 
     coordinator = _user("coordinator", coordinator=True)
     reader = _user("reader_a")
-    report = explain_services.cases_import(
+    report = library_services.cases_import(
         acting_user=coordinator,
         collection="crawl-cases",
         paths=[dataset / "images"],

@@ -14,7 +14,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.test import Client
 
-from explain.models import Case, CaseLabel, Explanation
+from explain.models import Explanation
+from library.models import Case, CaseLabel
 from studies import services
 from studies.models import Arm, Enrollment, ReadingSession, Study, Trial
 from studies.services.reading import (

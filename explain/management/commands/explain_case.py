@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 
 from core.commands import ProblemCommand
-from explain import selectors
-from explain.models import Case, ClassifierModel
+from explain.models import ClassifierModel
+from library import model_input
+from library.models import Case
 
 
 class Command(ProblemCommand):
@@ -64,7 +65,7 @@ class Command(ProblemCommand):
             net = runtime.load_randomized_model(model, device, seed=config.seed)
         inputs = engine.CaseInput(
             case_id=case.pk,
-            x=selectors.case_model_input(case=case, input_spec=model.input_spec),
+            x=model_input.case_model_input(case=case, input_spec=model.input_spec),
             rows=case.rows,
             columns=case.columns,
         )

@@ -5,7 +5,8 @@ import time
 
 from core.commands import ProblemCommand
 from explain import selectors, services
-from explain.models import ClassifierModel, Collection
+from explain.models import ClassifierModel
+from library.models import Collection
 
 
 class Command(ProblemCommand):
