@@ -12,7 +12,7 @@ PORT ?= 8000
 help:
 	@echo "make demo   - set up and serve the platform with the demo study on http://$(HOST):$(PORT)"
 	@echo "make test   - set up and run the whole test suite"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff and the import contracts (lint-imports)"
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,12 +45,17 @@ demo: install
 	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
 	$(PY) manage.py runserver --noreload $(HOST):$(PORT)
 
+# The guard rails: ruff (style, and TID251: tasks only through core.tasks.task), the import
+# contracts of pyproject.toml's [tool.importlinter] (the apps' layers, the pure cores), and the
+# shape rules in tests/architecture (run with the tests).
 test: install browser
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 bench-mrmc: install
 	$(PY) bench/mrmc.py

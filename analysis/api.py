@@ -26,17 +26,24 @@ class ReportSerializer(serializers.Serializer):
     stage = serializers.CharField()
     error = serializers.CharField()
     unblinded = serializers.BooleanField()
-    files = serializers.ListField(child=serializers.CharField(), help_text="kinds ready to download")
+    files = serializers.ListField(
+        child=serializers.CharField(), help_text="kinds ready to download"
+    )
     pdf_problem = serializers.CharField()
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
-    downloads = serializers.DictField(child=serializers.CharField(), help_text="kind -> URL (audited)")
+    downloads = serializers.DictField(
+        child=serializers.CharField(), help_text="kind -> URL (audited)"
+    )
 
 
 def _payload(request, report: StudyReport) -> dict:
     data = selectors.report_progress(report=report)
     data["downloads"] = {
-        kind: request.build_absolute_uri(reverse("analysis:report-file", kwargs={"report_uid": report.uid, "kind": kind})) for kind in data["files"]
+        kind: request.build_absolute_uri(
+            reverse("analysis:report-file", kwargs={"report_uid": report.uid, "kind": kind})
+        )
+        for kind in data["files"]
     }
     return data
 
@@ -50,33 +57,41 @@ class ReportListApi(APIView):
             raise NotFound("no such study")
         return study
 
-    @extend_schema(summary="The study's reports (unblinded ones only for its statistician)",
-                   responses=ReportSerializer(many=True))
+    @extend_schema(
+        summary="The study's reports (unblinded ones only for its statistician)",
+        responses=ReportSerializer(many=True),
+    )
     def get(self, request, study_id: int):
         study = self._study(request, study_id)
-        return Response([_payload(request, r) for r in selectors.report_list(study=study, user=request.user)])
+        return Response(
+            [_payload(request, r) for r in selectors.report_list(study=study, user=request.user)]
+        )
 
     @extend_schema(
         summary="Request a report of the responses so far (built by a worker; poll its progress)",
-        request=inline_serializer("ReportRequest", {"unblinded": serializers.BooleanField(default=False)}),
-        responses={202: ReportSerializer, 400: OpenApiResponse(description="problems"),
-                   403: OpenApiResponse(description="unblinded: statistician only"), 404: None},
+        request=inline_serializer(
+            "ReportRequest", {"unblinded": serializers.BooleanField(default=False)}
+        ),
+        responses={
+            202: ReportSerializer,
+            400: OpenApiResponse(description="problems"),
+            403: OpenApiResponse(description="unblinded: statistician only"),
+            404: None,
+        },
     )
     def post(self, request, study_id: int):
         study = self._study(request, study_id)
         if not isinstance(request.data, dict):  # a JSON list, string or number
-            problem = "the request body must be an object such as {\"unblinded\": false}"
-            return Response({"detail": problem, "problems": [problem]}, status=400)
+            raise ServiceError('the request body must be an object such as {"unblinded": false}')
         unblinded = request.data.get("unblinded", False)
         if not isinstance(unblinded, bool):
-            return Response({"detail": "unblinded must be true or false", "problems": ["unblinded must be true or false"]},
-                            status=400)
+            raise ServiceError("unblinded must be true or false")
         try:
-            report = services.report_request(acting_user=request.user, study=study, unblinded=unblinded)
+            report = services.report_request(
+                acting_user=request.user, study=study, unblinded=unblinded
+            )
         except PermissionError as exc:
             return Response({"detail": str(exc)}, status=403)
-        except ServiceError as exc:
-            return Response({"detail": "; ".join(exc.problems), "problems": exc.problems}, status=400)
         report.refresh_from_db()
         return Response(_payload(request, report), status=202)
 
@@ -84,12 +99,17 @@ class ReportListApi(APIView):
 class ReportDetailApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(summary="A report's status, progress and download links", responses=ReportSerializer)
+    @extend_schema(
+        summary="A report's status, progress and download links", responses=ReportSerializer
+    )
     def get(self, request, report_uid):
         report = get_object_or_404(StudyReport.objects.select_related("study"), uid=report_uid)
-        visible = study_can_view(study=report.study, user=request.user) and selectors.report_list(
-            study=report.study, user=request.user
-        ).filter(pk=report.pk).exists()
+        visible = (
+            study_can_view(study=report.study, user=request.user)
+            and selectors.report_list(study=report.study, user=request.user)
+            .filter(pk=report.pk)
+            .exists()
+        )
         if not visible:
             raise NotFound("no such report")
         return Response(_payload(request, report))

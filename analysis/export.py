@@ -17,27 +17,85 @@ BASE_COLUMNS = [
     ("reader", "text", "R01, R02… (enrollment order)", "Pseudonymous reader code"),
     ("reader_years_experience", "integer", "0–70 or blank", "Years of experience (reader profile)"),
     ("reader_specialty", "text", "free text or blank", "Specialty (reader profile)"),
-    ("reader_is_radiologist", "boolean", "true, false or blank", "Whether the reader is a radiologist"),
+    (
+        "reader_is_radiologist",
+        "boolean",
+        "true, false or blank",
+        "Whether the reader is a radiologist",
+    ),
     ("case", "text", "case key", "Case identifier in the case library"),
     ("arm", "text", "A, B, C…", "Neutral arm code"),
-    ("trial_kind", "text", "main, training, attention", "training: feedback shown, excluded from analysis; "
-     "attention: attention-check case"),
+    (
+        "trial_kind",
+        "text",
+        "main, training, attention",
+        "training: feedback shown, excluded from analysis; attention: attention-check case",
+    ),
     ("session", "integer", "1…", "Session number in the reader's schedule"),
     ("position", "integer", "1…", "Position of the trial within its session"),
-    ("stage", "text", "first, final", "first: unaided answer of a two-stage trial; final: final answer"),
-    ("truth", "boolean", "true, false or blank", "Ground truth: the model's positive finding is present"),
-    ("ai_shown", "boolean", "true, false", "Whether the arm shows the AI output (revealed after the first stage)"),
-    ("ai_prediction", "text", "a model class label or blank", "The model's predicted class (blank when not shown)"),
-    ("ai_positive_probability", "number", "0–1 or blank", "The model's probability of the positive finding"),
-    ("ai_correct", "boolean", "true, false or blank", "Whether the AI's prediction matches the truth"),
-    ("explanation_empty", "boolean", "true, false or blank",
-     "Whether the heatmap this trial's arm shows highlighted no region, so the reader saw 'No region "
-     "highlighted' (after the first stage in two-stage reading); blank for arms without a heatmap or "
-     "with no stored map. Rule: " + EMPTY_RULE),
-    ("trial_shown_at", "datetime", "ISO 8601 UTC", "When the trial was first shown (kept on resume)"),
-    ("ai_revealed_at", "datetime", "ISO 8601 UTC or blank", "When the AI output was revealed (two-stage)"),
+    (
+        "stage",
+        "text",
+        "first, final",
+        "first: unaided answer of a two-stage trial; final: final answer",
+    ),
+    (
+        "truth",
+        "boolean",
+        "true, false or blank",
+        "Ground truth: the model's positive finding is present",
+    ),
+    (
+        "ai_shown",
+        "boolean",
+        "true, false",
+        "Whether the arm shows the AI output (revealed after the first stage)",
+    ),
+    (
+        "ai_prediction",
+        "text",
+        "a model class label or blank",
+        "The model's predicted class (blank when not shown)",
+    ),
+    (
+        "ai_positive_probability",
+        "number",
+        "0–1 or blank",
+        "The model's probability of the positive finding",
+    ),
+    (
+        "ai_correct",
+        "boolean",
+        "true, false or blank",
+        "Whether the AI's prediction matches the truth",
+    ),
+    (
+        "explanation_empty",
+        "boolean",
+        "true, false or blank",
+        "Whether the heatmap this trial's arm shows highlighted no region, so the reader saw 'No region "
+        "highlighted' (after the first stage in two-stage reading); blank for arms without a heatmap or "
+        "with no stored map. Rule: " + EMPTY_RULE,
+    ),
+    (
+        "trial_shown_at",
+        "datetime",
+        "ISO 8601 UTC",
+        "When the trial was first shown (kept on resume)",
+    ),
+    (
+        "ai_revealed_at",
+        "datetime",
+        "ISO 8601 UTC or blank",
+        "When the AI output was revealed (two-stage)",
+    ),
     ("submitted_at", "datetime", "ISO 8601 UTC", "When this stage's answer was stored"),
-    ("seconds_on_stage", "number", "seconds", "Server time from shown (or revealed) to this answer"),
+    (
+        "seconds_on_stage",
+        "number",
+        "seconds",
+        "Server time from shown (or revealed) to this answer",
+    ),
 ]
 
 
@@ -55,24 +113,41 @@ def _question_columns(questions: list[Question]) -> list[tuple[str, str, str, st
         if q.kind == Question.Kind.DIAGNOSIS:
             kind, allowed = "text", ", ".join(q.options)
         elif q.kind == Question.Kind.CONFIDENCE:
-            kind, allowed = "integer", {"slider100": "0–100", "scale5": "1–5", "scale7": "1–7"}[q.scale or "slider100"]
+            kind, allowed = (
+                "integer",
+                {"slider100": "0–100", "scale5": "1–5", "scale7": "1–7"}[q.scale or "slider100"],
+            )
         elif q.kind == Question.Kind.LIKERT:
             low, high = (q.anchors + ["", ""])[:2]
             kind, allowed = "integer", f"1 ({low}) – {q.points} ({high})"
         else:
             kind, allowed = "text", "free text"
-        applies = {"all": "every arm", "ai": "arms showing the AI", "explanation": "arms showing an explanation",
-                   "heatmap": "arms showing a heatmap"}
+        applies = {
+            "all": "every arm",
+            "ai": "arms showing the AI",
+            "explanation": "arms showing an explanation",
+            "heatmap": "arms showing a heatmap",
+        }
         stage = "first and final stage" if q.stage == Question.Stage.EVERY else "final stage only"
         columns.append(
-            (f"answer_{q.key}", kind, allowed, f"{q.text} ({applies[q.applies_to]}; {stage}; blank when not asked)")
+            (
+                f"answer_{q.key}",
+                kind,
+                allowed,
+                f"{q.text} ({applies[q.applies_to]}; {stage}; blank when not asked)",
+            )
         )
     return columns
 
 
 def _interaction_columns():
     return [
-        (f"viewer_{name}", "number", "0…", f"Viewer interaction summary of the stage: {name.replace('_', ' ')}")
+        (
+            f"viewer_{name}",
+            "number",
+            "0…",
+            f"Viewer interaction summary of the stage: {name.replace('_', ' ')}",
+        )
         for name in INTERACTION_COLUMNS
     ]
 
@@ -98,11 +173,15 @@ def long_csv(rows: StudyRows) -> str:
             response = stages.get(stage)
             if response is None:
                 continue
-            ai_visible = trial.arm.shows_ai and (stage == Response.Stage.FINAL or Response.Stage.FIRST not in stages)
+            ai_visible = trial.arm.shows_ai and (
+                stage == Response.Stage.FINAL or Response.Stage.FIRST not in stages
+            )
             shown = prediction if ai_visible else None
             row = {
                 "reader": reader_code(enrollment.reader_index),
-                "reader_years_experience": "" if profile is None or profile.years_experience is None else profile.years_experience,
+                "reader_years_experience": ""
+                if profile is None or profile.years_experience is None
+                else profile.years_experience,
                 "reader_specialty": profile.specialty if profile else "",
                 "reader_is_radiologist": _flag(profile.is_radiologist if profile else None),
                 "case": trial.case.key,
@@ -116,13 +195,17 @@ def long_csv(rows: StudyRows) -> str:
                 "ai_prediction": shown.predicted_class if shown else "",
                 "ai_positive_probability": f"{shown.positive_probability:.6g}" if shown else "",
                 "ai_correct": _flag(
-                    None if shown is None or truth is None else (shown.predicted_class == positive) == truth
+                    None
+                    if shown is None or truth is None
+                    else (shown.predicted_class == positive) == truth
                 ),
                 "explanation_empty": _flag(rows.explanation_empty(trial)),
                 "trial_shown_at": _iso(trial.started_at),
                 "ai_revealed_at": _iso(trial.revealed_at),
                 "submitted_at": _iso(response.submitted_at),
-                "seconds_on_stage": "" if response.seconds_on_stage is None else f"{response.seconds_on_stage:.3f}",
+                "seconds_on_stage": ""
+                if response.seconds_on_stage is None
+                else f"{response.seconds_on_stage:.3f}",
             }
             for q in rows.questions:
                 value = response.answers.get(q.key)
@@ -150,8 +233,11 @@ def snapshot(rows: StudyRows, *, unblinded: bool) -> dict:
     arms = config.get("arms", [])
     if not unblinded:
         config["arms"] = [
-            {"code": a["code"], "shows_ai": a["kind"] != "unaided",
-             "shows_explanation": a["kind"] in ("ai_explainer", "placebo")}
+            {
+                "code": a["code"],
+                "shows_ai": a["kind"] != "unaided",
+                "shows_explanation": a["kind"] in ("ai_explainer", "placebo"),
+            }
             for a in arms
         ]
     enrollments = []
@@ -167,19 +253,28 @@ def snapshot(rows: StudyRows, *, unblinded: bool) -> dict:
             }
         )
     return {
-        "study": {"uid": str(study.uid), "title": study.title, "status": study.status,
-                  "opened_at": _iso(study.opened_at), "closed_at": _iso(study.closed_at)},
+        "study": {
+            "uid": str(study.uid),
+            "title": study.title,
+            "status": study.status,
+            "opened_at": _iso(study.opened_at),
+            "closed_at": _iso(study.closed_at),
+        },
         "unblinded": unblinded,
         "configuration": config,
         "model": {
-            "name": study.model.name, "uid": str(study.model.uid), "sha256": study.model.file_sha256,
-            "class_labels": study.model.class_labels, "positive_class": study.model.positive_class,
+            "name": study.model.name,
+            "uid": str(study.model.uid),
+            "sha256": study.model.file_sha256,
+            "class_labels": study.model.class_labels,
+            "positive_class": study.model.positive_class,
             "input_spec": study.model.input_spec,
-        } if study.model_id else None,
+        }
+        if study.model_id
+        else None,
         "enrollments": enrollments,
         "responses": sum(len(v) for v in rows.responses.values()),
         "trials_done": sum(1 for t in rows.trials if t.state == Trial.State.DONE),
         "exported_at": _iso(timezone.now()),
         "library_versions": library_versions(),
     }
-

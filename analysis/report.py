@@ -2,8 +2,8 @@
 
 ``render_html`` writes plain HTML with inline CSS and the figures as base64 PNG ``data:`` URIs
 (report_figures.py), so the file opens offline and refers to nothing outside itself; the
-section tables are in report_tables.py and their layout (tables that fit the page) in
-report_format.py. It does not use Django: it can run in a worker, a script or a test.
+section tables are in report_tables.py (the MRMC ones in report_mrmc_tables.py) and their
+layout (tables that fit the page) in report_format.py. It does not use Django: it can run in a worker, a script or a test.
 ``render_pdf`` lays the same HTML out with WeasyPrint.
 
 Arms appear only by their ``ArmMeta.label`` (neutral unless the caller unblinded the study);
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from html import escape
 
+from analysis import report_mrmc_tables as mrmc_tables
 from analysis import report_tables as tables
 from analysis.report_figures import (
     forest_figure,
@@ -64,70 +65,101 @@ def _summary(a: StudyAnalysis) -> str:
     meta = a.meta
     out = []
     counts = a.counts.result
-    out.append(paragraph(
-        f"{counts.readers} readers read {counts.cases} cases in {len(counts.arms)} arms "
-        f"({counts.main_reads} main reads; {_design_words(meta)}, {_protocol_words(meta)})."))
+    out.append(
+        paragraph(
+            f"{counts.readers} readers read {counts.cases} cases in {len(counts.arms)} arms "
+            f"({counts.main_reads} main reads; {_design_words(meta)}, {_protocol_words(meta)})."
+        )
+    )
     conf = f"{meta.conf_level * 100:g}%"
     auc = a.mrmc_auc
     if auc.ok:
         res = auc.result.or_result
         rrrc = res.analyses.get("rrrc")
-        means = ", ".join(f"{meta.label(t)} {m:.3f}" for t, m in
-                          zip(res.treatments, res.arm_means, strict=True))
+        means = ", ".join(
+            f"{meta.label(t)} {m:.3f}" for t, m in zip(res.treatments, res.arm_means, strict=True)
+        )
         out.append(paragraph(f"Reader-averaged AUC: {means}."))
         if rrrc is not None and rrrc.global_test is not None:
             g = rrrc.global_test
-            out.append(paragraph(
-                f"Test of equal AUCs across arms (OR, random readers and cases): "
-                f"F({df_text(g.df1)}, {df_text(g.df2)}) = {num(g.statistic, 2)}, "
-                f"p = {p_text(g.p_value)}."))
+            out.append(
+                paragraph(
+                    f"Test of equal AUCs across arms (OR, random readers and cases): "
+                    f"F({df_text(g.df1)}, {df_text(g.df2)}) = {num(g.statistic, 2)}, "
+                    f"p = {p_text(g.p_value)}."
+                )
+            )
         for c in auc.result.primary:
-            out.append(paragraph(
-                f"Primary: AUC of {meta.label(c.minuend)} minus {meta.label(c.subtrahend)} = "
-                f"{num(c.estimate)} ({conf} CI {ci(c.ci_low, c.ci_high)}), "
-                f"p = {p_text(c.p_value)} (Holm {p_text(c.p_holm)})."))
+            out.append(
+                paragraph(
+                    f"Primary: AUC of {meta.label(c.minuend)} minus {meta.label(c.subtrahend)} = "
+                    f"{num(c.estimate)} ({conf} CI {ci(c.ci_low, c.ci_high)}), "
+                    f"p = {p_text(c.p_value)} (Holm {p_text(c.p_holm)})."
+                )
+            )
     else:
         out.append(paragraph(f"The MRMC ROC analysis was not computed: {auc.reason}"))
     if a.reliance.ok:
         o = a.reliance.result.overall
-        out.append(paragraph(
-            f"Reliance over all aided arms: RAIR {num(o.rair.estimate)}, RSR "
-            f"{num(o.rsr.estimate)}, switch rate {num(o.switch_rate.estimate)} "
-            f"({o.n_reads} reads)."))
+        out.append(
+            paragraph(
+                f"Reliance over all aided arms: RAIR {num(o.rair.estimate)}, RSR "
+                f"{num(o.rsr.estimate)}, switch rate {num(o.switch_rate.estimate)} "
+                f"({o.n_reads} reads)."
+            )
+        )
     if a.explanation_gain.ok:
         gains = a.explanation_gain.result.gain
-        parts = [f"{meta.label(g.arm)} {num(g.difference)} "
-                 f"({ci(g.bootstrap_ci_low, g.bootstrap_ci_high)})" for g in gains.arms]
-        out.append(paragraph(
-            f"Accuracy gain over {arm_label(meta, gains.unaided)} ({conf} case-bootstrap CI): "
-            + "; ".join(parts) + "."))
-    skipped = [SECTION_TITLES[name] for name, s in a.sections().items()
-               if s.reason and name in SECTION_TITLES]
+        parts = [
+            f"{meta.label(g.arm)} {num(g.difference)} "
+            f"({ci(g.bootstrap_ci_low, g.bootstrap_ci_high)})"
+            for g in gains.arms
+        ]
+        out.append(
+            paragraph(
+                f"Accuracy gain over {arm_label(meta, gains.unaided)} ({conf} case-bootstrap CI): "
+                + "; ".join(parts)
+                + "."
+            )
+        )
+    skipped = [
+        SECTION_TITLES[name]
+        for name, s in a.sections().items()
+        if s.reason and name in SECTION_TITLES
+    ]
     if skipped:
-        out.append(paragraph("Not computed (see each section for the reason): "
-                              + ", ".join(skipped) + "."))
+        out.append(
+            paragraph("Not computed (see each section for the reason): " + ", ".join(skipped) + ".")
+        )
     return "\n".join(out)
 
 
 def _design_words(meta: StudyMeta) -> str:
-    return ("Latin-square split-plot design: each reader read each case once, under one arm"
-            if meta.design == "latin_square" else
-            "fully crossed design: every reader read every case under every arm")
+    return (
+        "Latin-square split-plot design: each reader read each case once, under one arm"
+        if meta.design == "latin_square"
+        else "fully crossed design: every reader read every case under every arm"
+    )
 
 
 def _protocol_words(meta: StudyMeta) -> str:
-    return ("two-stage reading: an unaided first answer, then the arm's AI output and a final "
-            "answer" if meta.two_stage else "single-stage reading: one answer per case")
+    return (
+        "two-stage reading: an unaided first answer, then the arm's AI output and a final answer"
+        if meta.two_stage
+        else "single-stage reading: one answer per case"
+    )
 
 
 def _time_words(a: StudyAnalysis) -> str:
     res = a.reading_time.result
     used = res.model.model if res is not None else None
-    text = (f"Reading time: a linear mixed model on log seconds with arm as fixed effect and "
-            f"crossed random intercepts for reader and case (REML); effects are ratios of "
-            f"geometric mean times with Wald intervals. If it does not converge, the "
-            f"{MODEL_WORDS['reader']} is fitted instead, and if that fails too, "
-            f"{MODEL_WORDS['ols']}.")
+    text = (
+        f"Reading time: a linear mixed model on log seconds with arm as fixed effect and "
+        f"crossed random intercepts for reader and case (REML); effects are ratios of "
+        f"geometric mean times with Wald intervals. If it does not converge, the "
+        f"{MODEL_WORDS['reader']} is fitted instead, and if that fails too, "
+        f"{MODEL_WORDS['ols']}."
+    )
     if used is not None:
         text += f" Used here: {MODEL_WORDS[used]}."
     return text
@@ -144,7 +176,8 @@ def _interval_words(meta: StudyMeta) -> str:
         "undefined: with SE 0 the interval has zero width, otherwise the Wald interval is "
         "clipped to 0–1). Cohen's kappa of each reader with the AI uses a percentile "
         f"bootstrap over reads ({meta.n_bootstrap} samples, seed {meta.seed}) instead of the "
-        "Wald interval, which can pass 1.")
+        "Wald interval, which can pass 1."
+    )
 
 
 def _methods(a: StudyAnalysis) -> str:
@@ -185,16 +218,21 @@ def _methods(a: StudyAnalysis) -> str:
         f"metric by Spearman's rank correlation.",
     ]
     if a.counts.result is not None and a.counts.result.empty_explanations:
-        rule = meta.empty_rule or "An explanation counts as empty when its heatmap highlights " \
-                                  "no region."
+        rule = (
+            meta.empty_rule
+            or "An explanation counts as empty when its heatmap highlights no region."
+        )
         paragraphs.append(
             f"Empty explanations: {rule} Readers saw a neutral “No region highlighted” state "
             "for those trials; they stay in every analysis, the number per arm is reported, "
-            "and the arm's accuracy is also given without them (sensitivity analysis).")
+            "and the arm's accuracy is also given without them (sensitivity analysis)."
+        )
     if a.subgroups.result is not None:
         sg = a.subgroups.result
-        paragraphs.append(f"Subgroups: readers with fewer than {sg.threshold:g} years of "
-                          f"experience versus the others (threshold: {sg.threshold_source}).")
+        paragraphs.append(
+            f"Subgroups: readers with fewer than {sg.threshold:g} years of "
+            f"experience versus the others (threshold: {sg.threshold_source})."
+        )
     out = [paragraph(p) for p in paragraphs]
     out.append(_arm_table(meta))
     return "\n".join(out)
@@ -203,15 +241,23 @@ def _methods(a: StudyAnalysis) -> str:
 def _arm_table(meta: StudyMeta) -> str:
     blinded = not any(arm.explainer for arm in meta.arms)
     header = ["code", "arm", "AI shown", "explanation shown"]
-    rows = [[arm.code, arm.label, "yes" if arm.shows_ai else "no",
-             "yes" if arm.shows_explanation else "no"] + ([] if blinded else
-                                                          [arm.explainer or "—"])
-            for arm in meta.arms]
+    rows = [
+        [
+            arm.code,
+            arm.label,
+            "yes" if arm.shows_ai else "no",
+            "yes" if arm.shows_explanation else "no",
+        ]
+        + ([] if blinded else [arm.explainer or "—"])
+        for arm in meta.arms
+    ]
     if not blinded:
         header.append("explainer")
-    return (table(header, rows, caption="Arms", numeric_from=99)
-            + paragraph("Arm labels are blinded: explainers are not named." if blinded else
-                        "Unblinded report: explainers are named."))
+    return table(header, rows, caption="Arms", numeric_from=99) + paragraph(
+        "Arm labels are blinded: explainers are not named."
+        if blinded
+        else "Unblinded report: explainers are named."
+    )
 
 
 # ----------------------------------------------------------------------------- assembly
@@ -234,8 +280,10 @@ def render_html(analysis: StudyAnalysis, *, generated_at: str, versions: dict[st
         "methods": _methods(a),
         "counts": tables.counts(a),
         "proportions": tables.proportions(a),
-        "mrmc_auc": tables.mrmc(a, "mrmc_auc", reason(a.roc) + figures["roc"] + figures["forest"]),
-        "mrmc_accuracy": tables.mrmc(a, "mrmc_accuracy", ""),
+        "mrmc_auc": mrmc_tables.mrmc(
+            a, "mrmc_auc", reason(a.roc) + figures["roc"] + figures["forest"]
+        ),
+        "mrmc_accuracy": mrmc_tables.mrmc(a, "mrmc_accuracy", ""),
         "reliance": tables.reliance(a, figures["reliance"]),
         "agreement": tables.agreement(a),
         "ratings": tables.ratings(a, figures["likert"]),
@@ -252,12 +300,13 @@ def render_html(analysis: StudyAnalysis, *, generated_at: str, versions: dict[st
         f"<style>{CSS}</style></head><body>",
         f"<h1>{title}</h1>",
         f'<p class="meta">Reader-study report · generated {escape(generated_at)} · '
-        + ("blinded arm labels" if not any(arm.explainer for arm in a.meta.arms)
-           else "unblinded") + "</p>",
+        + ("blinded arm labels" if not any(arm.explainer for arm in a.meta.arms) else "unblinded")
+        + "</p>",
     ]
     for key, body in bodies.items():
-        parts.append(f'<section id="{key}"><h2>{escape(SECTION_TITLES[key])}</h2>\n{body}'
-                     "</section>")
+        parts.append(
+            f'<section id="{key}"><h2>{escape(SECTION_TITLES[key])}</h2>\n{body}</section>'
+        )
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

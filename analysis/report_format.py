@@ -125,8 +125,9 @@ def _font(bold: bool):
     from matplotlib import font_manager
     from PIL import ImageFont
 
-    path = font_manager.findfont(font_manager.FontProperties(
-        family="DejaVu Sans", weight="bold" if bold else "normal"))
+    path = font_manager.findfont(
+        font_manager.FontProperties(family="DejaVu Sans", weight="bold" if bold else "normal")
+    )
     return ImageFont.truetype(path, 1000)
 
 
@@ -150,8 +151,7 @@ def _column_em(header: str, cells: Sequence[Cell], wraps: bool) -> float:
     return max(words, longest) + PAD_EM
 
 
-def split_columns(widths: Sequence[float], budget: float = TABLE_BUDGET_EM
-                  ) -> list[list[int]]:
+def split_columns(widths: Sequence[float], budget: float = TABLE_BUDGET_EM) -> list[list[int]]:
     """Groups of the columns after the first whose width, with the first, fits ``budget``
     (greedy, in order; a column wider than the budget alone gets a group of its own)."""
     groups: list[list[int]] = [[]]
@@ -167,8 +167,9 @@ def split_columns(widths: Sequence[float], budget: float = TABLE_BUDGET_EM
 
 def _cell_html(cell: Cell, numeric: bool) -> str:
     lines = _lines(cell)
-    body = escape(lines[0]) + "".join(f'<br><span class="sub">{escape(x)}</span>'
-                                      for x in lines[1:])
+    body = escape(lines[0]) + "".join(
+        f'<br><span class="sub">{escape(x)}</span>' for x in lines[1:]
+    )
     return f'<td class="{"n" if numeric else "t"}">{body}</td>'
 
 
@@ -179,23 +180,30 @@ def _one_table(header, rows, columns, *, caption, numeric, group_rows) -> str:
     out.append("<tr>" + "".join(f"<th>{escape(header[j])}</th>" for j in columns) + "</tr>")
     for i, row in enumerate(rows):
         if group_rows and i in group_rows:
-            out.append(f'<tr class="group"><td colspan="{len(columns)}">'
-                       f"{escape(group_rows[i])}</td></tr>")
+            out.append(
+                f'<tr class="group"><td colspan="{len(columns)}">{escape(group_rows[i])}</td></tr>'
+            )
         out.append("<tr>" + "".join(_cell_html(row[j], numeric[j]) for j in columns) + "</tr>")
     out.append("</table></div>")
     return "\n".join(out)
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[Cell]], *, caption: str = "",
-          numeric_from: int = 1, group_rows: dict[int, str] | None = None,
-          wrap: Sequence[int] = (), note: str = "") -> str:
+def table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[Cell]],
+    *,
+    caption: str = "",
+    numeric_from: int = 1,
+    group_rows: dict[int, str] | None = None,
+    wrap: Sequence[int] = (),
+    note: str = "",
+) -> str:
     """An HTML table (cells escaped), split into parts when too wide for the page.
 
     Columns from ``numeric_from`` are right-aligned and do not wrap, except those in ``wrap``
     and a column headed "note"; a tuple cell shows one line each. ``note`` goes below.
     """
-    keep = [j for j, h in enumerate(header)
-            if h != "note" or any(str(r[j]).strip() for r in rows)]
+    keep = [j for j, h in enumerate(header) if h != "note" or any(str(r[j]).strip() for r in rows)]
     if len(keep) < len(header):
         header = [header[j] for j in keep]
         rows = [[r[j] for j in keep] for r in rows]
@@ -208,10 +216,16 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Cell]], *, caption: str
     for k, group in enumerate(groups):
         label = caption
         if len(groups) > 1:
-            label = f"{caption} (part {k + 1} of {len(groups)})" if caption else \
-                f"Part {k + 1} of {len(groups)}"
-        parts.append(_one_table(header, rows, [0, *group], caption=label, numeric=numeric,
-                                group_rows=group_rows))
+            label = (
+                f"{caption} (part {k + 1} of {len(groups)})"
+                if caption
+                else f"Part {k + 1} of {len(groups)}"
+            )
+        parts.append(
+            _one_table(
+                header, rows, [0, *group], caption=label, numeric=numeric, group_rows=group_rows
+            )
+        )
     if note:
         parts.append(f'<p class="table-note">{escape(note)}</p>')
     return "\n".join(parts)
@@ -225,8 +239,9 @@ def reason(section: Section) -> str:
     if section.reason:
         out.append(f'<p class="reason">Not computed: {escape(section.reason)}</p>')
     if section.notes:
-        out.append('<ul class="notes">' + "".join(f"<li>{escape(n)}</li>"
-                                                  for n in section.notes) + "</ul>")
+        out.append(
+            '<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in section.notes) + "</ul>"
+        )
     return "\n".join(out)
 
 
@@ -235,7 +250,7 @@ def paragraph(text: str) -> str:
 
 
 def and_list(items: Sequence[str]) -> str:
-    """"a", "a and b", "a, b and c"."""
+    """ "a", "a and b", "a, b and c"."""
     items = list(items)
     if len(items) <= 1:
         return "".join(items)

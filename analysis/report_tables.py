@@ -1,9 +1,8 @@
 """The tables of each section of the study report (HTML fragments; see report.py).
 
 Every interval shown lies in the range of its parameter: proportions use Wilson intervals,
-single-arm OR figures of merit the logit-scale interval of ``MRMCSection.arm_intervals``,
-Cohen's kappa a percentile bootstrap; an OR difference interval (kept as the reference software
-computes it) would only be clipped to [-1, 1] for display, and the table note would say so.
+Cohen's kappa a percentile bootstrap; the MRMC tables (figures of merit, OR differences) are in
+report_mrmc_tables.py.
 """
 
 from __future__ import annotations
@@ -11,11 +10,9 @@ from __future__ import annotations
 from html import escape
 
 from analysis.report_format import (
-    and_list,
     arm_label,
     ci,
     conf_words,
-    df_text,
     num,
     p_text,
     paragraph,
@@ -23,17 +20,8 @@ from analysis.report_format import (
     reason,
     table,
 )
-from analysis.stats.intervals import CLIPPED, ZERO_WIDTH, clipped_interval
 from analysis.stats.reading_time import MODEL_WORDS
-from analysis.stats.study import MRMCSection, Section, StudyAnalysis, StudyMeta
-
-ANALYSIS_NAMES = {"rrrc": "RRRC", "frrc": "FRRC", "rrfc": "RRFC"}
-GROUP_TITLES = {
-    "versus_unaided": "versus unaided (primary)",
-    "between_explainers": "between explainer arms",
-    "other": "other pairs",
-}
-
+from analysis.stats.study import StudyAnalysis, StudyMeta
 
 # ----------------------------------------------------------------------------- counts
 
@@ -44,31 +32,56 @@ def empty_explanations(a: StudyAnalysis) -> str:
     if not counts:
         return ""
     rows = [[a.meta.label(c.arm), c.heatmap_trials, c.empty_trials] for c in counts]
-    out = [table(["arm", "main trials with a heatmap", "empty explanation shown"], rows,
-                 caption="Main trials that showed an empty explanation (“No region "
-                         "highlighted”)")]
+    out = [
+        table(
+            ["arm", "main trials with a heatmap", "empty explanation shown"],
+            rows,
+            caption="Main trials that showed an empty explanation (“No region highlighted”)",
+        )
+    ]
     affected = [c for c in counts if c.empty_trials]
     if not affected:
         out.append(paragraph("No main trial showed an empty explanation."))
         return "\n".join(out)
-    parts = [f"{a.meta.label(c.arm)}: {num(c.accuracy.estimate)} ({c.accuracy.successes}/"
-             f"{c.accuracy.total}) over all its main trials, "
-             f"{num(c.accuracy_without_empty.estimate)} ({c.accuracy_without_empty.successes}/"
-             f"{c.accuracy_without_empty.total}) without the {c.empty_trials} that showed an "
-             "empty explanation" for c in affected]
-    out.append(paragraph("Sensitivity analysis, accuracy of the final answers (pooled over "
-                         "readers): " + "; ".join(parts) + "."))
+    parts = [
+        f"{a.meta.label(c.arm)}: {num(c.accuracy.estimate)} ({c.accuracy.successes}/"
+        f"{c.accuracy.total}) over all its main trials, "
+        f"{num(c.accuracy_without_empty.estimate)} ({c.accuracy_without_empty.successes}/"
+        f"{c.accuracy_without_empty.total}) without the {c.empty_trials} that showed an "
+        "empty explanation"
+        for c in affected
+    ]
+    out.append(
+        paragraph(
+            "Sensitivity analysis, accuracy of the final answers (pooled over "
+            "readers): " + "; ".join(parts) + "."
+        )
+    )
     return "\n".join(out)
 
 
 def counts(a: StudyAnalysis) -> str:
     c = a.counts.result
     out = [reason(a.counts)]
-    rows = [[a.meta.label(arm.arm), arm.reads, arm.readers, arm.cases, arm.positive_cases,
-             arm.negative_cases] for arm in c.arms]
+    rows = [
+        [
+            a.meta.label(arm.arm),
+            arm.reads,
+            arm.readers,
+            arm.cases,
+            arm.positive_cases,
+            arm.negative_cases,
+        ]
+        for arm in c.arms
+    ]
     rows.append(["all arms", c.main_reads, c.readers, c.cases, "", ""])
-    out.append(table(["arm", "main reads", "readers", "cases", "positive cases",
-                      "negative cases"], rows, caption="Main reads per arm"))
+    out.append(
+        table(
+            ["arm", "main reads", "readers", "cases", "positive cases", "negative cases"],
+            rows,
+            caption="Main reads per arm",
+        )
+    )
     left = [[why, n] for why, n in c.excluded.items() if n]
     if left:
         out.append(table(["reads left out", "number"], left, caption="Exclusions"))
@@ -79,11 +92,21 @@ def counts(a: StudyAnalysis) -> str:
 
 
 def _proportion_table(meta: StudyMeta, res, caption: str) -> str:
-    rows = [[meta.label(p.arm), prop_cell(p.sensitivity), prop_cell(p.specificity),
-             prop_cell(p.accuracy)] for p in res.arms]
-    return table(["arm", "sensitivity", "specificity", "accuracy"], rows,
-                 caption=f"{caption} ({res.n_reads} reads; {res.n_excluded} left out; "
-                         "estimate (count) over the Wilson interval)")
+    rows = [
+        [
+            meta.label(p.arm),
+            prop_cell(p.sensitivity),
+            prop_cell(p.specificity),
+            prop_cell(p.accuracy),
+        ]
+        for p in res.arms
+    ]
+    return table(
+        ["arm", "sensitivity", "specificity", "accuracy"],
+        rows,
+        caption=f"{caption} ({res.n_reads} reads; {res.n_excluded} left out; "
+        "estimate (count) over the Wilson interval)",
+    )
 
 
 def proportions(a: StudyAnalysis) -> str:
@@ -96,115 +119,6 @@ def proportions(a: StudyAnalysis) -> str:
     return "\n".join(out)
 
 
-# ----------------------------------------------------------------------------- MRMC
-
-
-def _arm_table(meta: StudyMeta, s: MRMCSection, fom: str, conf: str) -> str:
-    rrrc = s.or_result.analyses.get("rrrc")
-    if rrrc is None:
-        return ""
-    bounded = s.arm_intervals.get("rrrc", {})
-    rows, crossing, zero, clipped = [], [], [], []
-    for e in rrrc.arms:
-        b = bounded.get(e.treatment)
-        low, high = (b.ci_low, b.ci_high) if b is not None else (e.ci_low, e.ci_high)
-        rows.append([meta.label(e.treatment), num(e.estimate), num(e.se, 4), df_text(e.df),
-                     ci(low, high)])
-        if b is not None and b.method == ZERO_WIDTH:
-            zero.append(meta.label(e.treatment))
-        elif b is not None and b.method == CLIPPED:
-            clipped.append(meta.label(e.treatment))
-        elif b is not None and b.wald_outside:
-            crossing.append(f"{meta.label(e.treatment)} {ci(b.wald_low, b.wald_high)}")
-    note = ("Intervals on the logit scale (delta-method SE, Hillis df), transformed back, so "
-            "they lie within 0–1.")
-    if crossing:
-        note += (" The untransformed interval, as MRMCaov and RJafroc print it, leaves 0–1 for "
-                 + "; ".join(crossing) + " (both are in the JSON export).")
-    if zero:
-        note += (f" SE 0 (every reader at the same {fom}): zero-width interval for "
-                 + and_list(zero) + ".")
-    if clipped:
-        note += f" {fom} at the bound with SE > 0: the interval is clipped to 0–1 for " \
-                + and_list(clipped) + "."
-    return table(["arm", fom, "SE", "df", f"{conf} CI"], rows, note=note,
-                 caption=f"{fom} per arm (reader average; RRRC)")
-
-
-def _global_tests(s: MRMCSection) -> str:
-    tests = []
-    for key, analysis in s.or_result.analyses.items():
-        g = analysis.global_test
-        if g is None:
-            continue
-        df = (df_text(g.df1) if g.statistic_name == "X2"
-              else f"{df_text(g.df1)}, {df_text(g.df2)}")
-        tests.append([f"{ANALYSIS_NAMES[key]} ({analysis.title})",
-                      f"{g.statistic_name}({df}) = {num(g.statistic, 2)}", p_text(g.p_value),
-                      "yes" if g.clamped else "no"])
-    if not tests:
-        return ""
-    return table(["analysis", "statistic", "p", "Cov2 − Cov3 clamped"], tests,
-                 caption="Test of equal arms")
-
-
-def _difference_tables(meta: StudyMeta, s: MRMCSection, conf: str) -> str:
-    out = []
-    for key, groups in s.groups.items():
-        rows, group_rows, clipped = [], {}, []
-        for group_name, title in GROUP_TITLES.items():
-            comps = getattr(groups, group_name)
-            if comps:
-                group_rows[len(rows)] = title
-            for c in comps:
-                name = f"{meta.label(c.minuend)} − {meta.label(c.subtrahend)}"
-                low, high, was_clipped = clipped_interval(c.ci_low, c.ci_high, -1.0, 1.0)
-                if was_clipped:
-                    clipped.append(name)
-                rows.append([name, num(c.estimate), num(c.se, 4), df_text(c.df),
-                             ci(low, high), p_text(c.p_value), p_text(c.p_holm)])
-        if not rows:
-            continue
-        note = ("Interval clipped to −1 to 1 (the range of a difference) for: "
-                + "; ".join(clipped) + "." if clipped else "")
-        out.append(table(["difference", "estimate", "SE", "df", f"{conf} CI", "p", "Holm p"],
-                         rows, group_rows=group_rows, note=note,
-                         caption=f"Differences between arms, {ANALYSIS_NAMES[key]} "
-                                 f"({s.or_result.analyses[key].title})"))
-    return "\n".join(out)
-
-
-def mrmc(a: StudyAnalysis, name: str, figures: str) -> str:
-    section: Section = getattr(a, name)
-    out = [reason(section)]
-    if not section.ok:
-        out.append(figures)
-        return "\n".join(out)
-    s: MRMCSection = section.result
-    res = s.or_result
-    conf = conf_words(res.conf_level)
-    fom = "AUC" if s.fom == "auc" else s.fom
-    out.append(paragraph(
-        f"{len(res.readers)} readers, {res.n_cases} cases ({res.n_diseased} positive, "
-        f"{res.n_nondiseased} negative)."
-        + (f" Readers left out: {', '.join(s.readers_left_out)}." if s.readers_left_out
-           else "")))
-    out.append(_arm_table(a.meta, s, fom, conf))
-    out.append(_global_tests(s))
-    out.append(_difference_tables(a.meta, s, conf))
-    vc = res.components
-    out.append(table(
-        ["component", "estimate", "correlation"],
-        [["Var(R)", num(vc.var_r, 5), ""], ["Var(T×R)", num(vc.var_tr, 5), ""],
-         ["Cov1 (same reader, different arms)", num(vc.cov1, 5), num(vc.corr1)],
-         ["Cov2 (different readers, same arm)", num(vc.cov2, 5), num(vc.corr2)],
-         ["Cov3 (different readers and arms)", num(vc.cov3, 5), num(vc.corr3)],
-         ["Var(error)", num(vc.var_error, 5), ""]],
-        caption="OR variance components (jackknife covariance)"))
-    out.append(figures)
-    return "\n".join(out)
-
-
 # ----------------------------------------------------------------------------- reliance
 
 
@@ -213,25 +127,60 @@ def reliance(a: StudyAnalysis, figure: str) -> str:
     res = a.reliance.result
     if res is None or not a.reliance.ok:
         return "\n".join(out)
-    header = ["arm", "reads", "switch rate", "agreement with AI", "RAIR", "RSR",
-              "over-reliance", "under-reliance"]
+    header = [
+        "arm",
+        "reads",
+        "switch rate",
+        "agreement with AI",
+        "RAIR",
+        "RSR",
+        "over-reliance",
+        "under-reliance",
+    ]
 
     def row(m, label):
-        return [label, m.n_reads, prop_cell(m.switch_rate), prop_cell(m.agreement_after),
-                prop_cell(m.rair), prop_cell(m.rsr), prop_cell(m.over_reliance),
-                prop_cell(m.under_reliance)]
+        return [
+            label,
+            m.n_reads,
+            prop_cell(m.switch_rate),
+            prop_cell(m.agreement_after),
+            prop_cell(m.rair),
+            prop_cell(m.rsr),
+            prop_cell(m.over_reliance),
+            prop_cell(m.under_reliance),
+        ]
 
     rows = [row(m, a.meta.label(m.arm)) for m in res.arms] + [row(res.overall, "all arms")]
-    out.append(table(header, rows, caption="Reliance measures (estimate (count) over the "
-                                           "Wilson interval)"))
-    acc = [[a.meta.label(m.arm), prop_cell(m.accuracy_before), prop_cell(m.accuracy_after),
-            prop_cell(m.ai_accuracy)] for m in res.arms]
-    out.append(table(["arm", "accuracy before AI", "accuracy after AI", "AI accuracy"], acc,
-                     caption="Accuracy before and after seeing the AI"))
-    wrong = [[a.meta.label(m.arm), m.n_reads, prop_cell(m.accuracy_after),
-              prop_cell(m.agreement_after)] for m in res.ai_wrong_arms]
-    out.append(table(["arm", "reads", "final accuracy", "agreement with AI"], wrong,
-                     caption="Reads where the AI was wrong"))
+    out.append(
+        table(header, rows, caption="Reliance measures (estimate (count) over the Wilson interval)")
+    )
+    acc = [
+        [
+            a.meta.label(m.arm),
+            prop_cell(m.accuracy_before),
+            prop_cell(m.accuracy_after),
+            prop_cell(m.ai_accuracy),
+        ]
+        for m in res.arms
+    ]
+    out.append(
+        table(
+            ["arm", "accuracy before AI", "accuracy after AI", "AI accuracy"],
+            acc,
+            caption="Accuracy before and after seeing the AI",
+        )
+    )
+    wrong = [
+        [a.meta.label(m.arm), m.n_reads, prop_cell(m.accuracy_after), prop_cell(m.agreement_after)]
+        for m in res.ai_wrong_arms
+    ]
+    out.append(
+        table(
+            ["arm", "reads", "final accuracy", "agreement with AI"],
+            wrong,
+            caption="Reads where the AI was wrong",
+        )
+    )
     out.append(figure)
     return "\n".join(out)
 
@@ -245,20 +194,54 @@ def agreement(a: StudyAnalysis) -> str:
     rows = []
     for arm in res.fleiss:
         k = arm.kappa
-        raters = (f"{k.raters_min}–{k.raters_max}" if k.raters_min is not None else "n/a")
-        rows.append([a.meta.label(arm.arm), num(k.kappa), ci(k.ci_low, k.ci_high),
-                     k.n_subjects, raters, k.reason or ""])
-    out.append(table(["arm", "Fleiss' kappa", f"{conf} CI", "cases (≥ 2 readers)",
-                      "readers per case", "note"], rows,
-                     caption="Agreement between readers on the final diagnosis (percentile "
-                             "bootstrap over cases)"))
+        raters = f"{k.raters_min}–{k.raters_max}" if k.raters_min is not None else "n/a"
+        rows.append(
+            [
+                a.meta.label(arm.arm),
+                num(k.kappa),
+                ci(k.ci_low, k.ci_high),
+                k.n_subjects,
+                raters,
+                k.reason or "",
+            ]
+        )
+    out.append(
+        table(
+            [
+                "arm",
+                "Fleiss' kappa",
+                f"{conf} CI",
+                "cases (≥ 2 readers)",
+                "readers per case",
+                "note",
+            ],
+            rows,
+            caption="Agreement between readers on the final diagnosis (percentile "
+            "bootstrap over cases)",
+        )
+    )
     if res.reader_ai:
-        rows = [[a.meta.label(k.arm), k.reader, k.n, num(k.kappa), ci(k.ci_low, k.ci_high),
-                 k.reason or ""] for k in res.reader_ai]
+        rows = [
+            [
+                a.meta.label(k.arm),
+                k.reader,
+                k.n,
+                num(k.kappa),
+                ci(k.ci_low, k.ci_high),
+                k.reason or "",
+            ]
+            for k in res.reader_ai
+        ]
         methods = sorted({k.interval for k in res.reader_ai if k.kappa is not None})
-        out.append(table(["arm", "reader", "reads", "Cohen's kappa", f"{conf} CI", "note"],
-                         rows, caption="Agreement of each reader with the AI ("
-                                       + ", ".join(methods or ["no interval"]) + ")"))
+        out.append(
+            table(
+                ["arm", "reader", "reads", "Cohen's kappa", f"{conf} CI", "note"],
+                rows,
+                caption="Agreement of each reader with the AI ("
+                + ", ".join(methods or ["no interval"])
+                + ")",
+            )
+        )
     return "\n".join(out)
 
 
@@ -274,26 +257,47 @@ def ratings(a: StudyAnalysis, figure: str) -> str:
     for item in res.items:
         out.append(f"<h3>{escape(item.replace('_', ' '))}</h3>")
         points = res.points[item]
-        rows = [[a.meta.label(d.arm), d.n, num(d.median, 1), num(d.iqr, 1)]
-                + [f"{lv.share:.0%}" if lv.share is not None else "" for lv in d.levels]
-                for d in res.distributions if d.item == item and d.n]
-        out.append(table(["arm", "n", "median", "IQR"] + [str(k) for k in range(1, points + 1)],
-                         rows, caption=f"Distribution (1–{points})"))
+        rows = [
+            [a.meta.label(d.arm), d.n, num(d.median, 1), num(d.iqr, 1)]
+            + [f"{lv.share:.0%}" if lv.share is not None else "" for lv in d.levels]
+            for d in res.distributions
+            if d.item == item and d.n
+        ]
+        out.append(
+            table(
+                ["arm", "n", "median", "IQR"] + [str(k) for k in range(1, points + 1)],
+                rows,
+                caption=f"Distribution (1–{points})",
+            )
+        )
         fit = next((f for f in res.models if f.item == item), None)
         if fit is None:
             continue
         if fit.reason:
             out.append(f'<p class="reason">Model not fitted: {escape(fit.reason)}</p>')
         elif fit.odds_ratios:
-            rows = [[a.meta.label(o.arm), num(o.odds_ratio, 2), ci(o.ci_low, o.ci_high, 2),
-                     p_text(o.p_value)] for o in fit.odds_ratios]
-            out.append(table(["arm", "odds ratio", f"{conf} CI", "p"], rows,
-                             caption=f"Proportional-odds model versus "
-                                     f"{a.meta.label(fit.reference)} ({fit.n} ratings, "
-                                     f"{fit.n_readers} readers; SE: {fit.cov_type})"))
+            rows = [
+                [
+                    a.meta.label(o.arm),
+                    num(o.odds_ratio, 2),
+                    ci(o.ci_low, o.ci_high, 2),
+                    p_text(o.p_value),
+                ]
+                for o in fit.odds_ratios
+            ]
+            out.append(
+                table(
+                    ["arm", "odds ratio", f"{conf} CI", "p"],
+                    rows,
+                    caption=f"Proportional-odds model versus "
+                    f"{a.meta.label(fit.reference)} ({fit.n} ratings, "
+                    f"{fit.n_readers} readers; SE: {fit.cov_type})",
+                )
+            )
         if fit.notes:
-            out.append('<ul class="notes">' + "".join(f"<li>{escape(n)}</li>"
-                                                      for n in fit.notes) + "</ul>")
+            out.append(
+                '<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in fit.notes) + "</ul>"
+            )
     out.append(figure)
     return "\n".join(out)
 
@@ -305,20 +309,34 @@ def reading_time(a: StudyAnalysis, figure: str) -> str:
     if res is None:
         return "\n".join(out)
     model = res.model
-    rows = [[a.meta.label(t.arm), t.n, num(t.geometric_mean_seconds, 1),
-             num(t.median_seconds, 1)] for t in model.arms]
-    out.append(table(["arm", "reads", "geometric mean (s)", "median (s)"], rows,
-                     caption="Reading time per case"))
+    rows = [
+        [a.meta.label(t.arm), t.n, num(t.geometric_mean_seconds, 1), num(t.median_seconds, 1)]
+        for t in model.arms
+    ]
+    out.append(
+        table(
+            ["arm", "reads", "geometric mean (s)", "median (s)"],
+            rows,
+            caption="Reading time per case",
+        )
+    )
     if model.model_note:
         out.append(f'<p class="model-note">{escape(model.model_note)}</p>')
     if model.ratios:
         conf = conf_words(model.conf_level)
-        rows = [[a.meta.label(r.arm), num(r.ratio), ci(r.ci_low, r.ci_high), p_text(r.p_value)]
-                for r in model.ratios]
-        out.append(table(["arm", "time ratio", f"{conf} CI", "p"], rows,
-                         caption=f"Ratio of geometric mean times versus "
-                                 f"{a.meta.label(model.reference)} "
-                                 f"({MODEL_WORDS[model.model]})"))
+        rows = [
+            [a.meta.label(r.arm), num(r.ratio), ci(r.ci_low, r.ci_high), p_text(r.p_value)]
+            for r in model.ratios
+        ]
+        out.append(
+            table(
+                ["arm", "time ratio", f"{conf} CI", "p"],
+                rows,
+                caption=f"Ratio of geometric mean times versus "
+                f"{a.meta.label(model.reference)} "
+                f"({MODEL_WORDS[model.model]})",
+            )
+        )
     out.append(figure)
     return "\n".join(out)
 
@@ -333,18 +351,53 @@ def gain(a: StudyAnalysis, figure: str) -> str:
         return "\n".join(out)
     g_res = res.gain
     conf = conf_words(g_res.conf_level)
-    rows = [[a.meta.label(g.arm), prop_cell(g.accuracy_arm), prop_cell(g.accuracy_unaided),
-             num(g.difference), ci(g.bootstrap_ci_low, g.bootstrap_ci_high),
-             ci(g.newcombe_ci_low, g.newcombe_ci_high), g.reason or ""] for g in g_res.arms]
-    out.append(table(["arm", "accuracy", "unaided accuracy", "gain",
-                      f"{conf} CI (case bootstrap)", f"{conf} CI (Newcombe)", "note"], rows,
-                     caption=f"Accuracy gain over {arm_label(a.meta, g_res.unaided)}"))
+    rows = [
+        [
+            a.meta.label(g.arm),
+            prop_cell(g.accuracy_arm),
+            prop_cell(g.accuracy_unaided),
+            num(g.difference),
+            ci(g.bootstrap_ci_low, g.bootstrap_ci_high),
+            ci(g.newcombe_ci_low, g.newcombe_ci_high),
+            g.reason or "",
+        ]
+        for g in g_res.arms
+    ]
+    out.append(
+        table(
+            [
+                "arm",
+                "accuracy",
+                "unaided accuracy",
+                "gain",
+                f"{conf} CI (case bootstrap)",
+                f"{conf} CI (Newcombe)",
+                "note",
+            ],
+            rows,
+            caption=f"Accuracy gain over {arm_label(a.meta, g_res.unaided)}",
+        )
+    )
     if res.correlations:
-        rows = [[a.meta.label(c.arm), c.metric.replace("_", " "), num(c.correlation.rho),
-                 p_text(c.correlation.p_value), c.correlation.n, c.correlation.reason or ""]
-                for c in res.correlations]
-        out.append(table(["arm", "metric", "Spearman ρ", "p", "cases", "note"], rows,
-                         caption="Explanation metric versus per-case gain", wrap=(1,)))
+        rows = [
+            [
+                a.meta.label(c.arm),
+                c.metric.replace("_", " "),
+                num(c.correlation.rho),
+                p_text(c.correlation.p_value),
+                c.correlation.n,
+                c.correlation.reason or "",
+            ]
+            for c in res.correlations
+        ]
+        out.append(
+            table(
+                ["arm", "metric", "Spearman ρ", "p", "cases", "note"],
+                rows,
+                caption="Explanation metric versus per-case gain",
+                wrap=(1,),
+            )
+        )
     else:
         out.append(paragraph("No explanation-quality metrics were given."))
     out.append(figure)
@@ -358,8 +411,10 @@ def subgroups(a: StudyAnalysis) -> str:
         return "\n".join(out)
     out.append(paragraph(f"Threshold: {res.threshold:g} years ({res.threshold_source})."))
     for g in res.groups:
-        out.append(f"<h3>Readers with {escape(g.label)} of experience "
-                   f"({len(g.readers)} readers, {g.n_reads} reads)</h3>")
+        out.append(
+            f"<h3>Readers with {escape(g.label)} of experience "
+            f"({len(g.readers)} readers, {g.n_reads} reads)</h3>"
+        )
         if g.reason:
             out.append(f'<p class="reason">{escape(g.reason)}</p>')
             continue
@@ -367,12 +422,29 @@ def subgroups(a: StudyAnalysis) -> str:
         rows = []
         for p in g.proportions.arms:
             x = gains.get(p.arm)
-            rows.append([a.meta.label(p.arm), prop_cell(p.accuracy), prop_cell(p.sensitivity),
-                         prop_cell(p.specificity),
-                         (num(x.difference), ci(x.bootstrap_ci_low, x.bootstrap_ci_high))
-                         if x is not None else "—"])
-        out.append(table(["arm", "accuracy", "sensitivity", "specificity",
-                          "gain over unaided (bootstrap CI)"], rows))
+            rows.append(
+                [
+                    a.meta.label(p.arm),
+                    prop_cell(p.accuracy),
+                    prop_cell(p.sensitivity),
+                    prop_cell(p.specificity),
+                    (num(x.difference), ci(x.bootstrap_ci_low, x.bootstrap_ci_high))
+                    if x is not None
+                    else "—",
+                ]
+            )
+        out.append(
+            table(
+                [
+                    "arm",
+                    "accuracy",
+                    "sensitivity",
+                    "specificity",
+                    "gain over unaided (bootstrap CI)",
+                ],
+                rows,
+            )
+        )
         if g.gain_reason:
             out.append(f'<p class="reason">Gain not computed: {escape(g.gain_reason)}</p>')
     return "\n".join(out)
@@ -383,6 +455,6 @@ def subgroups(a: StudyAnalysis) -> str:
 
 def software(generated_at: str, versions: dict[str, str]) -> str:
     rows = [[name, version] for name, version in sorted(versions.items())]
-    return (paragraph(f"Generated {generated_at}.")
-            + table(["package", "version"], rows, numeric_from=99))
-
+    return paragraph(f"Generated {generated_at}.") + table(
+        ["package", "version"], rows, numeric_from=99
+    )

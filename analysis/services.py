@@ -13,15 +13,20 @@ import logging
 import secrets
 from datetime import timedelta
 
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from analysis import export
+from analysis import report as rendering
 from analysis.models import StudyReport
+from analysis.stats.inference import to_jsonable
+from analysis.stats.study import ArmMeta, StudyMeta, analyse_study
+from analysis.study_data import arm_metrics, library_versions, study_reads, study_rows
 from core import audit
 from core.errors import ServiceError
+from core.storage import staged_writes
+from core.tasks import enqueue_on_commit
 from explain.compute.heatmaps import EMPTY_RULE
 from studies.models import Arm, Study, StudyRole
 from studies.selectors import study_can_view, study_has_role
@@ -51,15 +56,18 @@ def report_request(*, acting_user, study: Study, unblinded: bool = False) -> Stu
     _may_read(user=acting_user, study=study, unblinded=unblinded)
     if study.status == Study.Status.DRAFT:
         raise ServiceError("a draft study has no responses yet; open it first")
-    from analysis.tasks import build_report
-
     with transaction.atomic():
-        report = StudyReport.objects.create(study=study, unblinded=unblinded, created_by=acting_user)
+        report = StudyReport.objects.create(
+            study=study, unblinded=unblinded, created_by=acting_user
+        )
         audit.record(
-            acting_user=acting_user, action="report.request", obj=study, study=study,
+            acting_user=acting_user,
+            action="report.request",
+            obj=study,
+            study=study,
             after={"report": str(report.uid), "unblinded": unblinded},
         )
-        transaction.on_commit(lambda: build_report.delay(report.pk))
+        enqueue_on_commit("analysis.build_report", args=(report.pk,))
     return report
 
 
@@ -71,16 +79,21 @@ def _claim(report_id: int) -> str | None:
     token = secrets.token_hex(16)
     stale = timezone.now() - STALE_AFTER
     claimed = StudyReport.objects.filter(
-        Q(status=StudyReport.Status.PENDING) | Q(status=StudyReport.Status.RUNNING, started_at__lt=stale),
+        Q(status=StudyReport.Status.PENDING)
+        | Q(status=StudyReport.Status.RUNNING, started_at__lt=stale),
         pk=report_id,
-    ).update(status=StudyReport.Status.RUNNING, claim=token, started_at=timezone.now(), progress=1,
-             stage="starting", error="")
+    ).update(
+        status=StudyReport.Status.RUNNING,
+        claim=token,
+        started_at=timezone.now(),
+        progress=1,
+        stage="starting",
+        error="",
+    )
     return token if claimed else None
 
 
-def study_meta(*, study: Study, unblinded: bool):
-    from analysis.stats.study import ArmMeta, StudyMeta
-
+def study_meta(*, study: Study, unblinded: bool) -> StudyMeta:
     arms = []
     for arm in study.arms.order_by("code"):
         if arm.kind == Arm.Kind.UNAIDED:
@@ -88,7 +101,9 @@ def study_meta(*, study: Study, unblinded: bool):
         elif arm.kind == Arm.Kind.AI:
             condition = "AI prediction"
         elif unblinded:
-            condition = f"AI + {arm.explainer}" + (" (placebo)" if arm.kind == Arm.Kind.PLACEBO else "")
+            condition = f"AI + {arm.explainer}" + (
+                " (placebo)" if arm.kind == Arm.Kind.PLACEBO else ""
+            )
         else:
             condition = "AI prediction and explanation"
         arms.append(
@@ -98,10 +113,16 @@ def study_meta(*, study: Study, unblinded: bool):
                 shows_ai=arm.shows_ai,
                 shows_explanation=arm.shows_explanation,
                 explainer=(arm.explainer + (" (placebo)" if arm.kind == Arm.Kind.PLACEBO else ""))
-                if unblinded and arm.shows_explanation else None,
+                if unblinded and arm.shows_explanation
+                else None,
             )
         )
-    unaided = study.arms.filter(kind=Arm.Kind.UNAIDED).order_by("code").values_list("code", flat=True).first()
+    unaided = (
+        study.arms.filter(kind=Arm.Kind.UNAIDED)
+        .order_by("code")
+        .values_list("code", flat=True)
+        .first()
+    )
     return StudyMeta(
         title=study.title,
         design=study.design,
@@ -114,66 +135,70 @@ def study_meta(*, study: Study, unblinded: bool):
     )
 
 
+def _build_files(report: StudyReport, claim: str, save) -> tuple[dict[str, str], str]:
+    """Compute the analysis and save every file; (kind -> stored name, why there is no PDF)."""
+    report_id = report.pk
+    _progress(report_id, claim, 10, "reading responses")
+    rows = study_rows(study=report.study)
+    reads = study_reads(rows)
+    _progress(report_id, claim, 25, "running the statistics")
+    analysis = analyse_study(
+        reads, study_meta(study=report.study, unblinded=report.unblinded), metrics=arm_metrics(rows)
+    )
+    analysis_json = json.dumps(to_jsonable(analysis.to_dict()), indent=1, allow_nan=False)
+    _progress(report_id, claim, 60, "drawing the report")
+    generated = timezone.now().strftime("%Y-%m-%d %H:%M UTC")
+    html = rendering.render_html(analysis, generated_at=generated, versions=library_versions())
+    files = {
+        "html": save("html", html.encode()),
+        "analysis": save("analysis", analysis_json.encode()),
+    }
+    _progress(report_id, claim, 75, "making the PDF")
+    pdf_problem = ""
+    try:
+        files["pdf"] = save("pdf", rendering.render_pdf(html))
+    except (OSError, ImportError) as exc:  # WeasyPrint needs Pango; the HTML stands alone
+        pdf_problem = f"no PDF: {exc}"[:300]
+    _progress(report_id, claim, 90, "writing the exports")
+    files["csv"] = save("csv", export.long_csv(rows).encode())
+    files["codebook"] = save("codebook", export.codebook_csv(rows).encode())
+    files["snapshot"] = save(
+        "snapshot", json.dumps(export.snapshot(rows, unblinded=report.unblinded), indent=1).encode()
+    )
+    return files, pdf_problem
+
+
 def report_build(*, report_id: int) -> bool:
     """Build a claimed report. Returns False when another worker has it (or it is finished)."""
-    from analysis import export
-    from analysis.report import render_html, render_pdf
-    from analysis.stats.inference import to_jsonable
-    from analysis.stats.study import analyse_study
-    from analysis.study_data import arm_metrics, library_versions, study_reads, study_rows
-
     claim = _claim(report_id)
     if claim is None:
         return False
     report = StudyReport.objects.select_related("study__model").get(pk=report_id)
-    written: list[str] = []
-
-    def save(kind: str, content: bytes) -> str:
-        name = default_storage.save(f"reports/{report.uid}/{CONTENT_TYPES[kind][1]}", ContentFile(content))
-        written.append(name)
-        return name
-
     try:
-        _progress(report_id, claim, 10, "reading responses")
-        rows = study_rows(study=report.study)
-        reads = study_reads(rows)
-        _progress(report_id, claim, 25, "running the statistics")
-        analysis = analyse_study(
-            reads, study_meta(study=report.study, unblinded=report.unblinded), metrics=arm_metrics(rows)
-        )
-        analysis_json = json.dumps(to_jsonable(analysis.to_dict()), indent=1, allow_nan=False)
-        _progress(report_id, claim, 60, "drawing the report")
-        generated = timezone.now().strftime("%Y-%m-%d %H:%M UTC")
-        html = render_html(analysis, generated_at=generated, versions=library_versions())
-        files = {"html": save("html", html.encode()), "analysis": save("analysis", analysis_json.encode())}
-        _progress(report_id, claim, 75, "making the PDF")
-        pdf_problem = ""
-        try:
-            files["pdf"] = save("pdf", render_pdf(html))
-        except (OSError, ImportError) as exc:  # WeasyPrint needs Pango; the HTML stands alone
-            pdf_problem = f"no PDF: {exc}"[:300]
-        _progress(report_id, claim, 90, "writing the exports")
-        files["csv"] = save("csv", export.long_csv(rows).encode())
-        files["codebook"] = save("codebook", export.codebook_csv(rows).encode())
-        files["snapshot"] = save(
-            "snapshot", json.dumps(export.snapshot(rows, unblinded=report.unblinded), indent=1).encode()
-        )
-        with transaction.atomic():
-            done = StudyReport.objects.filter(pk=report_id, claim=claim).update(
-                status=StudyReport.Status.DONE, progress=100, stage="done", finished_at=timezone.now(),
-                pdf_problem=pdf_problem, **{f"{kind}_file": name for kind, name in files.items()},
-            )
-            if not done:
-                raise RuntimeError("the report was claimed by another worker")
+        with staged_writes() as staged:  # a failure removes every file written so far
+
+            def save(kind: str, content: bytes) -> str:
+                return staged.save(f"reports/{report.uid}/{CONTENT_TYPES[kind][1]}", content)
+
+            files, pdf_problem = _build_files(report, claim, save)
+            with transaction.atomic():
+                done = StudyReport.objects.filter(pk=report_id, claim=claim).update(
+                    status=StudyReport.Status.DONE,
+                    progress=100,
+                    stage="done",
+                    finished_at=timezone.now(),
+                    pdf_problem=pdf_problem,
+                    **{f"{kind}_file": name for kind, name in files.items()},
+                )
+                if not done:
+                    raise RuntimeError("the report was claimed by another worker")
     except Exception as exc:
-        for name in written:
-            default_storage.delete(name)
         logger.exception("report %s failed", report_id)
         StudyReport.objects.filter(pk=report_id, claim=claim).update(
-            status=StudyReport.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
+            status=StudyReport.Status.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
             finished_at=timezone.now(),
         )
-        return True
     return True
 
 
@@ -190,9 +215,14 @@ def report_download(*, acting_user, report: StudyReport, kind: str) -> tuple[str
         raise ServiceError(report.pdf_problem or f"this report has no {kind} file")
     with transaction.atomic():
         audit.record(
-            acting_user=acting_user, action="report.download", obj=report.study, study=report.study,
+            acting_user=acting_user,
+            action="report.download",
+            obj=report.study,
+            study=report.study,
             after={"report": str(report.uid), "file": kind, "unblinded": report.unblinded},
         )
     content_type, filename = CONTENT_TYPES[kind]
-    slug = f"study-{report.study_id}-{report.created_at:%Y%m%d-%H%M}" + ("-unblinded" if report.unblinded else "")
+    slug = f"study-{report.study_id}-{report.created_at:%Y%m%d-%H%M}" + (
+        "-unblinded" if report.unblinded else ""
+    )
     return name, content_type, f"{slug}-{filename}"

@@ -24,15 +24,37 @@ from library.models import CaseLabel
 from studies.models import Arm, Question, Response, Study, Trial
 from studies.selectors import case_truth, explanation_is_empty
 
-LIBRARIES = ("django", "numpy", "scipy", "statsmodels", "matplotlib", "torch", "captum", "weasyprint")
+LIBRARIES = (
+    "django",
+    "numpy",
+    "scipy",
+    "statsmodels",
+    "matplotlib",
+    "torch",
+    "captum",
+    "weasyprint",
+)
 INTERACTION_COLUMNS = (
-    "window_changes", "zoom_changes", "pan_changes", "invert_toggles", "resets", "overlay_toggles",
-    "overlay_visible_ms", "overlay_opacity", "presets_used", "viewer_ms",
+    "window_changes",
+    "zoom_changes",
+    "pan_changes",
+    "invert_toggles",
+    "resets",
+    "overlay_toggles",
+    "overlay_visible_ms",
+    "overlay_opacity",
+    "presets_used",
+    "viewer_ms",
 )
 # Explanation-quality metrics carried from the engine into the analysis, per case and arm.
 METRIC_NAMES = (
-    "deletion_auc", "insertion_auc", "pointing_game", "relevance_mass", "topk_iou",
-    "sanity_rank_correlation", "max_sensitivity",
+    "deletion_auc",
+    "insertion_auc",
+    "pointing_game",
+    "relevance_mass",
+    "topk_iou",
+    "sanity_rank_correlation",
+    "max_sensitivity",
 )
 
 
@@ -72,19 +94,29 @@ def study_rows(*, study: Study) -> StudyRows:
         responses[response.trial_id][response.stage] = response
     case_ids = {t.case_id for t in trials}
     labels: dict[int, dict[str, int]] = {pk: {} for pk in case_ids}
-    for case_id, name, value in CaseLabel.objects.filter(case_id__in=case_ids).values_list("case_id", "name", "value"):
+    for case_id, name, value in CaseLabel.objects.filter(case_id__in=case_ids).values_list(
+        "case_id", "name", "value"
+    ):
         labels[case_id][name] = value
     positive = study.model.positive_class if study.model_id else ""
     truth = {pk: case_truth(labels=found, positive_class=positive) for pk, found in labels.items()}
     predictions = {
-        p.case_id: p for p in Prediction.objects.filter(model_id=study.model_id, case_id__in=case_ids)
+        p.case_id: p
+        for p in Prediction.objects.filter(model_id=study.model_id, case_id__in=case_ids)
     }
     questions = list(study.questions.all())
     diagnosis = next((q.key for q in questions if q.kind == Question.Kind.DIAGNOSIS), None)
     confidence = next((q.key for q in questions if q.kind == Question.Kind.CONFIDENCE), None)
     likert = [q.key for q in questions if q.kind == Question.Kind.LIKERT]
     return StudyRows(
-        study, trials, dict(responses), truth, predictions, diagnosis, confidence, likert,
+        study,
+        trials,
+        dict(responses),
+        truth,
+        predictions,
+        diagnosis,
+        confidence,
+        likert,
         questions,
         empty_explanations=empty_explanations(study=study, case_ids=case_ids),
     )
@@ -101,8 +133,11 @@ def empty_explanations(*, study: Study, case_ids) -> dict[tuple[int, int], bool]
         if not arm.shows_heatmap:
             continue
         for explanation in Explanation.objects.filter(
-            model_id=study.model_id, case_id__in=list(case_ids), explainer=arm.explainer,
-            placebo=arm.kind == Arm.Kind.PLACEBO, param_hash=arm.param_hash,
+            model_id=study.model_id,
+            case_id__in=list(case_ids),
+            explainer=arm.explainer,
+            placebo=arm.kind == Arm.Kind.PLACEBO,
+            param_hash=arm.param_hash,
         ).only("id", "case_id", "explainer", "highlighted_fraction", "raw_max"):
             out[(arm.pk, explanation.case_id)] = explanation_is_empty(explanation=explanation)
     return out
@@ -133,7 +168,8 @@ def study_reads(rows: StudyRows) -> list[Read]:
         prediction = rows.predictions.get(trial.case_id)
         seconds = (
             (trial.completed_at - trial.started_at).total_seconds()
-            if trial.completed_at and trial.started_at else None
+            if trial.completed_at and trial.started_at
+            else None
         )
         reads.append(
             Read(
@@ -142,16 +178,25 @@ def study_reads(rows: StudyRows) -> list[Read]:
                 arm=trial.arm.code,
                 kind=trial.kind,
                 truth=rows.truth.get(trial.case_id),
-                first_positive=_positive(first.answers.get(rows.diagnosis_key), positive) if first else None,
+                first_positive=_positive(first.answers.get(rows.diagnosis_key), positive)
+                if first
+                else None,
                 final_positive=_positive(final.answers.get(rows.diagnosis_key), positive),
                 first_confidence=_number(first.answers.get(rows.confidence_key)) if first else None,
                 final_confidence=_number(final.answers.get(rows.confidence_key)),
                 ai_shown=trial.arm.shows_ai,
-                ai_positive=(prediction.predicted_class == positive) if (prediction and trial.arm.shows_ai) else None,
-                ratings={k: final.answers[k] for k in rows.likert_keys if isinstance(final.answers.get(k), int)},
+                ai_positive=(prediction.predicted_class == positive)
+                if (prediction and trial.arm.shows_ai)
+                else None,
+                ratings={
+                    k: final.answers[k]
+                    for k in rows.likert_keys
+                    if isinstance(final.answers.get(k), int)
+                },
                 seconds=seconds,
                 reader_experience=float(profile.years_experience)
-                if profile is not None and profile.years_experience is not None else None,
+                if profile is not None and profile.years_experience is not None
+                else None,
                 explanation_empty=rows.explanation_empty(trial),
             )
         )
@@ -167,13 +212,19 @@ def arm_metrics(rows: StudyRows) -> dict[str, dict[str, dict[str, float]]]:
         if not arm.shows_explanation:
             continue
         explanations = Explanation.objects.filter(
-            model_id=study.model_id, case_id__in=list(keys), explainer=arm.explainer,
-            placebo=arm.kind == Arm.Kind.PLACEBO, param_hash=arm.param_hash,
+            model_id=study.model_id,
+            case_id__in=list(keys),
+            explainer=arm.explainer,
+            placebo=arm.kind == Arm.Kind.PLACEBO,
+            param_hash=arm.param_hash,
         ).values_list("case_id", "metrics")
         result[arm.code] = {
             keys[case_id]: {
-                name: float(value) for name, value in (metrics or {}).items()
-                if name in METRIC_NAMES and isinstance(value, int | float) and not isinstance(value, bool)
+                name: float(value)
+                for name, value in (metrics or {}).items()
+                if name in METRIC_NAMES
+                and isinstance(value, int | float)
+                and not isinstance(value, bool)
             }
             for case_id, metrics in explanations
         }

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from celery import shared_task
-
 from analysis.services import report_build
+from core.tasks import task
 
 
-@shared_task(name="analysis.build_report", acks_late=True, reject_on_worker_lost=True)
+@task(name="analysis.build_report")
 def build_report(report_id: int) -> bool:
     return report_build(report_id=report_id)

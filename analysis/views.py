@@ -25,9 +25,9 @@ def _study(request, study_id: int) -> Study:
 
 def _report(request, report_uid) -> StudyReport:
     report = get_object_or_404(StudyReport.objects.select_related("study"), uid=report_uid)
-    if report not in selectors.report_list(study=report.study, user=request.user) or not study_can_view(
+    if report not in selectors.report_list(
         study=report.study, user=request.user
-    ):
+    ) or not study_can_view(study=report.study, user=request.user):
         raise Http404("no such report")
     return report
 
@@ -42,7 +42,9 @@ def report_list(request, study_id: int):
         {
             "study": study,
             "reports": [(r, selectors.report_progress(report=r)) for r in reports[:50]],
-            "is_statistician": study_has_role(study=study, user=request.user, role=StudyRole.Role.STATISTICIAN),
+            "is_statistician": study_has_role(
+                study=study, user=request.user, role=StudyRole.Role.STATISTICIAN
+            ),
             "is_draft": study.status == Study.Status.DRAFT,
             "current": "report-list",
         },
@@ -76,23 +78,36 @@ def report_progress(request, report_uid):
 def report_file(request, report_uid, kind: str):
     report = _report(request, report_uid)
     try:
-        name, content_type, filename = services.report_download(acting_user=request.user, report=report, kind=kind)
+        name, content_type, filename = services.report_download(
+            acting_user=request.user, report=report, kind=kind
+        )
     except PermissionError as exc:
         raise Http404(str(exc)) from None
     except ServiceError as exc:
-        return render(request, "analysis/report_unavailable.html", {"problems": exc.problems}, status=404)
+        return render(
+            request, "analysis/report_unavailable.html", {"problems": exc.problems}, status=404
+        )
     inline = kind in ("html", "pdf") and request.GET.get("download") != "1"
     try:
         handle = default_storage.open(name, "rb")
     except OSError:  # the report row is there but its file has gone from storage
         return render(
-            request, "analysis/report_unavailable.html",
-            {"problems": [f"the report's {kind} file is missing from storage; build the report again"]},
+            request,
+            "analysis/report_unavailable.html",
+            {
+                "problems": [
+                    f"the report's {kind} file is missing from storage; build the report again"
+                ]
+            },
             status=404,
         )
-    response = FileResponse(handle, content_type=content_type, as_attachment=not inline, filename=filename)
+    response = FileResponse(
+        handle, content_type=content_type, as_attachment=not inline, filename=filename
+    )
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     if kind == "html":  # the report is self-contained: it may load nothing from anywhere
-        response["Content-Security-Policy"] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+        response["Content-Security-Policy"] = (
+            "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+        )
     return response

@@ -7,6 +7,8 @@ import os
 from celery import Celery
 from kombu import Queue
 
+from core.tasks import route_task
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("xai_reader_study")
@@ -18,6 +20,8 @@ app.conf.update(
     # (occlusion, LIME, Kernel SHAP), so that a worker started with
     # `-Q gpu` serves the fast ones first and others may add `gpu_low`.
     task_queues=(Queue("default"), Queue("gpu"), Queue("gpu_low")),
+    # Each task goes to the queue it was declared with (core.tasks.task).
+    task_routes=(route_task,),
     # A task is acknowledged only once it has finished, so a worker that dies
     # mid-task leaves it to be redelivered; tasks are written to be idempotent.
     task_acks_late=True,

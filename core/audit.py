@@ -27,6 +27,11 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def acting_user_or_none(user):
+    """The user a write is recorded against: None for a command, a worker or an anonymous user."""
+    return user if user is not None and getattr(user, "is_authenticated", False) else None
+
+
 def record(
     *,
     acting_user,
@@ -47,7 +52,7 @@ def record(
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("core.audit.record must be called inside transaction.atomic()")
-    user = acting_user if acting_user is not None and acting_user.is_authenticated else None
+    user = acting_user_or_none(acting_user)
     study_id = study.pk if isinstance(study, models.Model) else study
     return AuditEntry.objects.create(
         actor=user,

@@ -19,10 +19,13 @@ import time
 import uuid
 from collections.abc import Callable
 
+from celery import current_app
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
+from kombu import Connection
+
+from core.storage import staged_writes
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +52,9 @@ def check_database() -> dict:
 
 
 def check_broker() -> dict:
-    from config.celery import app
-
     url = settings.CELERY_BROKER_URL
-    if app.conf.task_always_eager or not url or url.startswith("memory://"):
+    if current_app.conf.task_always_eager or not url or url.startswith("memory://"):
         return {"mode": "eager"}
-    from kombu import Connection
-
     timeout = _timeout()
     options = {"socket_connect_timeout": timeout, "socket_timeout": timeout, "max_retries": 0}
     with Connection(url, connect_timeout=timeout, transport_options=options) as conn:
@@ -68,14 +67,12 @@ def check_broker() -> dict:
 
 def check_storage() -> dict:
     payload = uuid.uuid4().hex.encode()
-    name = default_storage.save(f"{PROBE_DIR}/probe-{uuid.uuid4().hex}.txt", ContentFile(payload))
-    try:
+    with staged_writes(keep=False) as probe:  # deleted on leaving, whatever happens
+        name = probe.save(f"{PROBE_DIR}/probe-{uuid.uuid4().hex}.txt", payload)
         with default_storage.open(name, "rb") as handle:
             read_back = handle.read()
         if read_back != payload:
             raise CheckFailed("the probe object read back differs from what was written")
-    finally:
-        default_storage.delete(name)
     if default_storage.exists(name):
         raise CheckFailed("the probe object is still there after delete")
     return {"mode": getattr(settings, "XRS_STORAGE", "filesystem")}

@@ -66,12 +66,21 @@ def draw_image_size(rng: np.random.Generator) -> tuple[int, int]:
     return rows, cols
 
 
-def draw_chest(
-    rng: np.random.Generator, rows: int, cols: int, lesion_count: int
-) -> ChestImage:
-    """Draw one chest-radiograph-like image with `lesion_count` lesions inside the lungs."""
+@dataclass(frozen=True)
+class _Frame:
+    """Pixel grids and the body frame: x in [-1, 1] across the torso, y from -1 (shoulders)
+    to ~1 (abdomen), |x| as ax."""
+
+    yy: np.ndarray
+    xx: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    ax: np.ndarray
+    half_h: float
+
+
+def _body_frame(rng: np.random.Generator, rows: int, cols: int) -> _Frame:
     yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float32)
-    # Body frame: x' in [-1, 1] across the torso, y' from -1 (shoulders) to ~1 (abdomen).
     cx = cols * (0.5 + rng.uniform(-0.035, 0.035))
     cy = rows * (0.5 + rng.uniform(-0.03, 0.04))
     half_w = cols * rng.uniform(0.40, 0.47)
@@ -81,76 +90,103 @@ def draw_chest(
     dx, dy = xx - cx, yy - cy
     x = (dx * cos_t + dy * sin_t) / half_w
     y = (-dx * sin_t + dy * cos_t) / half_h
-    ax = np.abs(x)
+    return _Frame(yy=yy, xx=xx, x=x, y=y, ax=np.abs(x), half_h=half_h)
 
-    # Torso with sloping shoulders and a neck.
-    torso_half_width = 0.33 + 0.67 * _smoothstep(-1.05, -0.55, y)
-    body = _smoothstep(0.03, -0.03, ax - torso_half_width) * _smoothstep(-1.3, -1.1, y)
 
-    # Lungs: tapered superellipses, apex narrower than base.
+def _lungs(rng: np.random.Generator, f: _Frame) -> tuple[np.ndarray, float, float, float]:
+    """Tapered superellipses, apex narrower than base; (lungs, lung_x, lung_y, lung_top)."""
     lung_w = rng.uniform(0.30, 0.36)
     lung_top = rng.uniform(0.66, 0.76)
     lung_bottom = rng.uniform(0.56, 0.66)
     lung_x = rng.uniform(0.43, 0.49)
     lung_y = rng.uniform(-0.04, 0.06)
-    lungs = np.zeros_like(x)
+    lungs = np.zeros_like(f.x)
     for side in (-1.0, 1.0):
         lx = side * (lung_x + rng.uniform(-0.02, 0.02))
         ly = lung_y + rng.uniform(-0.02, 0.02)
-        rel_y = y - ly
+        rel_y = f.y - ly
         ay = np.where(rel_y < 0, lung_top, lung_bottom)
         taper = 1.0 - 0.38 * np.clip(-rel_y / lung_top, 0.0, 1.0) ** 2
-        qx = ((x - lx) / (lung_w * taper)) ** 2
-        f = qx * (0.8 + 0.2 * qx) + (rel_y / ay) ** 2
-        lungs = np.maximum(lungs, _soft_inside(f, 0.12))
+        qx = ((f.x - lx) / (lung_w * taper)) ** 2
+        shape = qx * (0.8 + 0.2 * qx) + (rel_y / ay) ** 2
+        lungs = np.maximum(lungs, _soft_inside(shape, 0.12))
+    return lungs, lung_x, lung_y, lung_top
 
-    # Heart shadow on the patient's left (image right), overlapping the left lung.
+
+def _heart(rng: np.random.Generator, f: _Frame, lung_y: float) -> np.ndarray:
+    """On the patient's left (image right), overlapping the left lung."""
     heart_x = rng.uniform(0.06, 0.16)
     heart_y = lung_y + rng.uniform(0.30, 0.40)
-    heart_f = ((x - heart_x) / rng.uniform(0.30, 0.38)) ** 2 + (
-        (y - heart_y) / rng.uniform(0.24, 0.30)
+    heart_f = ((f.x - heart_x) / rng.uniform(0.30, 0.38)) ** 2 + (
+        (f.y - heart_y) / rng.uniform(0.24, 0.30)
     ) ** 2
-    heart = _soft_inside(heart_f, 0.15)
-    lung_field = lungs * (1.0 - heart)
+    return _soft_inside(heart_f, 0.15)
 
-    q = (x / 0.2) ** 2
-    mediastinum = np.exp(-q * q) * _smoothstep(-1.1, -0.8, y)
-    aortic_knob = np.exp(-(((x - 0.12) / 0.08) ** 2 + ((y - lung_y + 0.3) / 0.07) ** 2))
-    vertebra_phase = np.cos(2.0 * np.pi * (y * half_h) / (rows * rng.uniform(0.045, 0.06)))
-    q = (x / 0.085) ** 2
+
+def _midline(rng: np.random.Generator, f: _Frame, lung_y: float, rows: int, body: np.ndarray):
+    """Mediastinum, aortic knob and spine."""
+    q = (f.x / 0.2) ** 2
+    mediastinum = np.exp(-q * q) * _smoothstep(-1.1, -0.8, f.y)
+    aortic_knob = np.exp(-(((f.x - 0.12) / 0.08) ** 2 + ((f.y - lung_y + 0.3) / 0.07) ** 2))
+    vertebra_phase = np.cos(2.0 * np.pi * (f.y * f.half_h) / (rows * rng.uniform(0.045, 0.06)))
+    q = (f.x / 0.085) ** 2
     spine = np.exp(-q * q * q) * (0.8 + 0.2 * vertebra_phase) * body
+    return mediastinum, aortic_knob, spine
 
-    # Posterior ribs: arcs descending laterally, a periodic band pattern in a warped frame.
+
+def _ribs(rng: np.random.Generator, f: _Frame, body: np.ndarray) -> np.ndarray:
+    """Posterior ribs: arcs descending laterally, a periodic band pattern in a warped frame."""
     rib_spacing = rng.uniform(0.15, 0.19)
     rib_curve = rng.uniform(0.5, 0.8)
-    t = y + 0.9 - rib_curve * (ax - 0.12) ** 2 + 0.15 * np.clip(ax - 0.12, 0, None)
+    t = f.y + 0.9 - rib_curve * (f.ax - 0.12) ** 2 + 0.15 * np.clip(f.ax - 0.12, 0, None)
     t = t + 0.08 * t * t
     rib_phase = np.cos(2.0 * np.pi * t / rib_spacing + rng.uniform(0, 2 * np.pi))
     ribs = np.clip(rib_phase, 0.0, None)
     ribs = ribs * ribs * np.sqrt(ribs)
-    ribs *= _smoothstep(0.97, 0.85, ax) * _smoothstep(0.06, 0.16, ax) * _smoothstep(0.85, 0.6, y)
-    ribs *= body
+    ribs *= (
+        _smoothstep(0.97, 0.85, f.ax) * _smoothstep(0.06, 0.16, f.ax) * _smoothstep(0.85, 0.6, f.y)
+    )
+    return ribs * body
 
-    # Clavicles: slightly tilted bands across the apices.
-    clav = np.zeros_like(x)
+
+def _clavicles(rng: np.random.Generator, f: _Frame, lung_y: float, lung_top: float):
+    """Slightly tilted bands across the apices."""
+    clav = np.zeros_like(f.x)
     clav_y = lung_y - lung_top + rng.uniform(0.02, 0.1)
     for side in (-1.0, 1.0):
-        line_y = clav_y - 0.12 * (ax - 0.1) * side * side
-        band = np.exp(-(((y - line_y) / 0.035) ** 2))
-        clav += band * _smoothstep(0.05, 0.12, side * x) * _smoothstep(0.8, 0.6, side * x)
+        line_y = clav_y - 0.12 * (f.ax - 0.1) * side * side
+        band = np.exp(-(((f.y - line_y) / 0.035) ** 2))
+        clav += band * _smoothstep(0.05, 0.12, side * f.x) * _smoothstep(0.8, 0.6, side * f.x)
+    return clav
 
-    # Lung markings: blurred noise and hilar brightness, both inside the lung fields.
+
+def _lung_markings(rng: np.random.Generator, f: _Frame, lung_x: float, lung_y: float):
+    """Blurred noise and hilar brightness (both applied inside the lung fields)."""
+    rows, cols = f.x.shape
     markings = ndimage.gaussian_filter(
         rng.standard_normal((rows, cols)).astype(np.float32), sigma=rng.uniform(1.8, 3.0)
     )
     markings /= markings.std() + 1e-6
     hilum_dist = np.minimum(
-        np.hypot(x + lung_x * 0.55, y - lung_y), np.hypot(x - lung_x * 0.55, y - lung_y)
+        np.hypot(f.x + lung_x * 0.55, f.y - lung_y), np.hypot(f.x - lung_x * 0.55, f.y - lung_y)
     )
-    hilum = np.exp(-hilum_dist / 0.22)
+    return markings, np.exp(-hilum_dist / 0.22)
 
+
+def _anatomy_brightness(rng: np.random.Generator, f: _Frame, rows: int):
+    """The chest without lesions; (brightness, lung field)."""
+    # Torso with sloping shoulders and a neck.
+    torso_half_width = 0.33 + 0.67 * _smoothstep(-1.05, -0.55, f.y)
+    body = _smoothstep(0.03, -0.03, f.ax - torso_half_width) * _smoothstep(-1.3, -1.1, f.y)
+    lungs, lung_x, lung_y, lung_top = _lungs(rng, f)
+    heart = _heart(rng, f, lung_y)
+    lung_field = lungs * (1.0 - heart)
+    mediastinum, aortic_knob, spine = _midline(rng, f, lung_y, rows, body)
+    ribs = _ribs(rng, f, body)
+    clav = _clavicles(rng, f, lung_y, lung_top)
+    markings, hilum = _lung_markings(rng, f, lung_x, lung_y)
     lung_depth = rng.uniform(0.24, 0.34)
-    lateral_shade = 0.78 + 0.22 * _smoothstep(0.2, 0.9, ax)
+    lateral_shade = 0.78 + 0.22 * _smoothstep(0.2, 0.9, f.ax)
     brightness = (
         0.07
         + 0.42 * body
@@ -162,22 +198,32 @@ def draw_chest(
         + 0.08 * clav * body
         - lung_depth * lung_field * lateral_shade
         + lung_field * (0.08 * hilum + rng.uniform(0.010, 0.018) * markings)
-        + 0.035 * _low_frequency_field(rng, x, y)
-        + rng.uniform(-0.06, 0.06) * (x * 0.5) + rng.uniform(-0.05, 0.05) * (y * 0.5)
+        + 0.035 * _low_frequency_field(rng, f.x, f.y)
+        + rng.uniform(-0.06, 0.06) * (f.x * 0.5)
+        + rng.uniform(-0.05, 0.05) * (f.y * 0.5)
     )
+    return brightness, lung_field
 
+
+def draw_chest(rng: np.random.Generator, rows: int, cols: int, lesion_count: int) -> ChestImage:
+    """Draw one chest-radiograph-like image with `lesion_count` lesions inside the lungs.
+
+    Every random number is drawn in a fixed order (the frame, the anatomy, the lesions, the
+    noise), so a seed gives the same image."""
+    frame = _body_frame(rng, rows, cols)
+    brightness, lung_field = _anatomy_brightness(rng, frame, rows)
     lung_mask = lung_field > 0.5
     lesions = _place_lesions(rng, lung_mask, lesion_count)
     lesion_mask = np.zeros((rows, cols), dtype=bool)
     for lesion in lesions:
-        opacity, inside = _lesion_profile(rng, yy, xx, lesion)
+        opacity, inside = _lesion_profile(rng, frame.yy, frame.xx, lesion)
         brightness = brightness + lesion.contrast * opacity
         lesion_mask |= inside
     lesion_mask &= lung_mask
 
-    brightness = brightness + rng.uniform(0.008, 0.016) * rng.standard_normal(
-        (rows, cols)
-    ).astype(np.float32)
+    brightness = brightness + rng.uniform(0.008, 0.016) * rng.standard_normal((rows, cols)).astype(
+        np.float32
+    )
     gamma = rng.uniform(0.85, 1.15)
     brightness = np.clip(brightness, 0.0, 1.0) ** gamma
     return ChestImage(

@@ -24,7 +24,12 @@ from django.utils import timezone
 from core.errors import ServiceError
 from core.models import AuditEntry
 from core.permissions import COORDINATORS_GROUP
+from demo.synthetic import MIN_CASES, generate_demo_dataset
+from explain import services as explain_services
+from explain.compute.models import AttentionResNet
 from explain.models import ClassifierModel, PrecomputeJob
+from explain.selectors import precompute_progress
+from library import services as library_services
 from library.models import Collection
 from studies import services
 from studies.models import Response, Study, Trial
@@ -51,9 +56,6 @@ def _coordinator():
 
 
 def _collection(coordinator, cases: int, progress) -> Collection:
-    from demo.synthetic import MIN_CASES, generate_demo_dataset
-    from library import services as library_services
-
     cases = max(cases, MIN_CASES)
     name = f"load-test-{cases}"
     existing = Collection.objects.filter(name=name).first()
@@ -64,11 +66,15 @@ def _collection(coordinator, cases: int, progress) -> Collection:
         data = Path(folder)
         generate_demo_dataset(data, cases=cases, seed=LOAD_SEED, overwrite=True)
         report = library_services.cases_import(
-            acting_user=coordinator, collection=existing or name, paths=[data / "images"],
+            acting_user=coordinator,
+            collection=existing or name,
+            paths=[data / "images"],
             labels_path=data / "labels.csv",
         )
     if report.rejected:
-        raise ServiceError([f"import of {path}: {reason}" for path, _code, reason in report.rejected])
+        raise ServiceError(
+            [f"import of {path}: {reason}" for path, _code, reason in report.rejected]
+        )
     return Collection.objects.get(name=name)
 
 
@@ -76,11 +82,8 @@ def _model(coordinator, progress) -> ClassifierModel:
     existing = ClassifierModel.objects.filter(name=LOAD_MODEL).first()
     if existing is not None:
         return existing
-    import torch
+    import torch  # heavy: only a first build, which registers the model, needs it
     from safetensors.torch import save_file
-
-    from explain import services as explain_services
-    from explain.compute.models import AttentionResNet
 
     progress(f"load study: registering the model {LOAD_MODEL!r} (random weights)")
     torch.manual_seed(LOAD_SEED)
@@ -88,25 +91,31 @@ def _model(coordinator, progress) -> ClassifierModel:
         weights = Path(folder) / "weights.safetensors"
         save_file(AttentionResNet(in_channels=1, num_classes=2, width=8).state_dict(), str(weights))
         return explain_services.model_register(
-            acting_user=coordinator, name=LOAD_MODEL, form="eager",
+            acting_user=coordinator,
+            name=LOAD_MODEL,
+            form="eager",
             architecture="explain.compute.models:AttentionResNet",
             init_kwargs={"in_channels": 1, "num_classes": 2, "width": 8},
-            weights_path=weights, input_spec=INPUT_SPEC, class_labels=["normal", "nodule"],
+            weights_path=weights,
+            input_spec=INPUT_SPEC,
+            class_labels=["normal", "nodule"],
             cam_layer="layer3",
         )
 
 
 def _wait_for_jobs(jobs: list[PrecomputeJob], *, timeout: float, progress) -> None:
-    from explain.selectors import precompute_progress
-
     deadline = time.monotonic() + timeout
     pending = list(jobs)
     while pending:
         states = [precompute_progress(job=job) for job in pending]
-        failures = [f"case {f['case']} {f['config']}: {f['error']}" for s in states for f in s["failures"]]
+        failures = [
+            f"case {f['case']} {f['config']}: {f['error']}" for s in states for f in s["failures"]
+        ]
         if failures:
             raise ServiceError(["precompute failed: " + line for line in failures])
-        pending = [job for job, state in zip(pending, states, strict=True) if state["status"] == "running"]
+        pending = [
+            job for job, state in zip(pending, states, strict=True) if state["status"] == "running"
+        ]
         if not pending:
             return
         if time.monotonic() > deadline:
@@ -166,7 +175,9 @@ def load_study_build(
     hashed = make_password(password)  # one slow hash for all: they share the password
     for index in range(1, readers + 1):
         username = f"{prefix}-{study.pk}-{index:03d}"
-        user = User.objects.create(username=username, email=f"{username}@example.org", password=hashed)
+        user = User.objects.create(
+            username=username, email=f"{username}@example.org", password=hashed
+        )
         services.study_role_add(acting_user=coordinator, study=study, user=user, role="reader")
         usernames.append(username)
     services.study_open(acting_user=coordinator, study=study)
@@ -178,9 +189,16 @@ def load_study_report(*, study: Study) -> dict:
     """What the study's readers stored: every trial with its state and responses (stage,
     client key, answers) and how many `trial.answer` audit rows each stage has."""
     audits: dict[tuple[str, str], int] = {}
-    trial_ids = {str(pk): uid for pk, uid in Trial.objects.filter(session__enrollment__study=study).values_list("pk", "uid")}
+    trial_ids = {
+        str(pk): uid
+        for pk, uid in Trial.objects.filter(session__enrollment__study=study).values_list(
+            "pk", "uid"
+        )
+    }
     for row in (
-        AuditEntry.objects.filter(action="trial.answer", object_type="studies.trial", object_id__in=list(trial_ids))
+        AuditEntry.objects.filter(
+            action="trial.answer", object_type="studies.trial", object_id__in=list(trial_ids)
+        )
         .values("object_id", "after__stage")
         .annotate(n=Count("id"))
     ):
@@ -190,12 +208,20 @@ def load_study_report(*, study: Study) -> dict:
         "uid", "state", "session__enrollment__reader__username"
     ):
         trials[str(uid)] = {"reader": reader, "state": state, "responses": []}
-    for uid, stage, key, answers in Response.objects.filter(trial__session__enrollment__study=study).values_list(
-        "trial__uid", "stage", "client_key", "answers"
-    ):
+    for uid, stage, key, answers in Response.objects.filter(
+        trial__session__enrollment__study=study
+    ).values_list("trial__uid", "stage", "client_key", "answers"):
         trials[str(uid)]["responses"].append(
-            {"stage": stage, "client_key": str(key), "answers": answers, "audit_rows": audits.pop((str(uid), stage), 0)}
+            {
+                "stage": stage,
+                "client_key": str(key),
+                "answers": answers,
+                "audit_rows": audits.pop((str(uid), stage), 0),
+            }
         )
     # `trial.answer` audit rows of a stage that has no response (a write half rolled back)
-    orphans = [{"trial": uid, "stage": stage, "audit_rows": n} for (uid, stage), n in sorted(audits.items())]
+    orphans = [
+        {"trial": uid, "stage": stage, "audit_rows": n}
+        for (uid, stage), n in sorted(audits.items())
+    ]
     return {"study": study.pk, "trials": trials, "audit_rows_without_response": orphans}

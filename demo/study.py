@@ -56,13 +56,33 @@ INSTRUCTIONS = (
 )
 
 
+def _demo_study_fields(model: ClassifierModel, collection: Collection) -> dict:
+    """What the demo study and the simulated one share: texts, model, cases and design."""
+    return {
+        "reader_title": DEMO_READER_TITLE,
+        "reader_description": DEMO_READER_DESCRIPTION,
+        "model": model,
+        "collections": [collection],
+        "consent_text": CONSENT,
+        "instructions": INSTRUCTIONS,
+        "design": Study.Design.LATIN_SQUARE,
+        "protocol": Study.Protocol.TWO_STAGE,
+    }
+
+
 def demo_study_get() -> Study | None:
     return Study.objects.filter(title=DEMO_STUDY_TITLE).order_by("pk").first()
 
 
 def demo_study_build(
-    *, coordinator, model: ClassifierModel, collection: Collection, main_cases: int = DEMO_MAIN_CASES,
-    training_cases: int = 2, attention_cases: int = 2, progress=print,
+    *,
+    coordinator,
+    model: ClassifierModel,
+    collection: Collection,
+    main_cases: int = DEMO_MAIN_CASES,
+    training_cases: int = 2,
+    attention_cases: int = 2,
+    progress=print,
 ) -> Study:
     """Create, configure, precompute and open the demo study (or return it if it exists)."""
     existing = demo_study_get()
@@ -73,25 +93,24 @@ def demo_study_build(
         acting_user=coordinator,
         title=DEMO_STUDY_TITLE,
         description="Unaided reading against AI with Grad-CAM, AI with occlusion, and AI with a placebo heatmap.",
-        reader_title=DEMO_READER_TITLE,
-        reader_description=DEMO_READER_DESCRIPTION,
-        model=model,
-        collections=[collection],
-        consent_text=CONSENT,
-        instructions=INSTRUCTIONS,
-        design=Study.Design.LATIN_SQUARE,
-        protocol=Study.Protocol.TWO_STAGE,
+        **_demo_study_fields(model, collection),
         sessions=2,
     )
     # Each step is idempotent, so a run interrupted half-way is completed by the next one.
     for kind, explainer, params in DEMO_ARMS:
         if not study.arms.filter(kind=kind, explainer=explainer).exists():
-            services.arm_add(acting_user=coordinator, study=study, kind=kind, explainer=explainer, params=params)
+            services.arm_add(
+                acting_user=coordinator, study=study, kind=kind, explainer=explainer, params=params
+            )
     services.questions_add_defaults(acting_user=coordinator, study=study)
     if not study.study_cases.exists():
         services.study_cases_select(
-            acting_user=coordinator, study=study, split="test", main_count=main_cases,
-            training_count=training_cases, attention_count=attention_cases,
+            acting_user=coordinator,
+            study=study,
+            split="test",
+            main_count=main_cases,
+            training_count=training_cases,
+            attention_count=attention_cases,
         )
     User = get_user_model()
     people = [(DEMO_STATISTICIAN, "statistician")] + [(name, "reader") for name in DEMO_READERS]
@@ -154,7 +173,9 @@ def _simulate_reading_times(enrollment, *, start, rng, seconds: dict) -> None:
             started_at=started, first_answered_at=revealed, revealed_at=revealed, completed_at=done
         )
         for response in Response.objects.filter(trial=trial):
-            submitted, since = (revealed, started) if response.stage == "first" else (done, revealed or started)
+            submitted, since = (
+                (revealed, started) if response.stage == "first" else (done, revealed or started)
+            )
             Response.objects.filter(pk=response.pk).update(
                 submitted_at=submitted, seconds_on_stage=(submitted - since).total_seconds()
             )
@@ -166,74 +187,138 @@ def _simulate_reading_times(enrollment, *, start, rng, seconds: dict) -> None:
                 started_at=times[0][0], completed_at=times[len(times) - 1][1]
             )
     Enrollment.objects.filter(pk=enrollment.pk).update(
-        enrolled_at=start - timedelta(hours=1), consented_at=start - timedelta(minutes=5),
-        started_at=start, last_activity_at=clock,
+        enrolled_at=start - timedelta(hours=1),
+        consented_at=start - timedelta(minutes=5),
+        started_at=start,
+        last_activity_at=clock,
     )
 
 
+SIMULATED_WEIGHT = {"unaided": 0.0, "ai": 0.7, "ai_explainer": 1.0, "placebo": 0.8}
+"""How much a simulated reader's final call leans on the AI's logit, by arm kind."""
+SIMULATED_SECONDS = {"unaided": 28.0, "ai": 24.0, "ai_explainer": 26.0, "placebo": 27.0}
+
+
+def _simulated_study_open(*, coordinator, model, collection, main_cases: int) -> Study:
+    """The simulated study, created with the demo's arms and questions, precomputed and open."""
+    study = services.study_create(
+        acting_user=coordinator,
+        title=SIMULATED_TITLE,
+        description="Read by simulated readers (a seeded model of reader behaviour), for the analysis demo.",
+        **_demo_study_fields(model, collection),
+        sessions=1,
+    )
+    for kind, explainer, params in DEMO_ARMS:
+        services.arm_add(
+            acting_user=coordinator, study=study, kind=kind, explainer=explainer, params=params
+        )
+    services.questions_add_defaults(acting_user=coordinator, study=study)
+    services.study_cases_select(
+        acting_user=coordinator, study=study, split="test", main_count=main_cases
+    )
+    services.study_precompute(acting_user=coordinator, study=study)
+    services.study_open(acting_user=coordinator, study=study)
+    return study
+
+
+def _simulated_reader(*, coordinator, study: Study, index: int):
+    """Simulated reader `index`: a user with a profile, enrolled and consented."""
+    user, _ = get_user_model().objects.get_or_create(username=f"sim-reader-{index + 1}")
+    user.set_unusable_password()
+    user.save()
+    ReaderProfile.objects.update_or_create(
+        user=user,
+        defaults={
+            "years_experience": [1, 3, 5, 8, 12, 20][index % 6],
+            "specialty": "radiology",
+            "is_radiologist": index % 6 != 0,
+        },
+    )
+    enrollment = services.reader_enroll(acting_user=coordinator, study=study, reader=user)
+    enrollment_consent(
+        acting_user=user, enrollment=enrollment, consent_version=study.consent_version
+    )
+    return user, enrollment
+
+
+def _simulate_trials(*, user, enrollment, study, model, skill, predictions, rng) -> None:
+    """Read every trial of the enrollment: a latent call from the truth, the reader's skill
+    and noise, moved towards the AI's logit by the arm's weight."""
+    trials = list(
+        Trial.objects.filter(session__enrollment=enrollment)
+        .select_related("arm", "case")
+        .order_by("session__index", "position")
+    )
+    for trial in trials:
+        truth = trial.case.labels.filter(name=model.positive_class, value=1).exists()
+        latent = (1.0 + skill) * (1 if truth else -1) + rng.gauss(0, 1.1)
+        ai_p = min(max(predictions.get(trial.case_id, 0.5), 1e-3), 1 - 1e-3)
+        lean = SIMULATED_WEIGHT[trial.arm.kind] * math.log(ai_p / (1 - ai_p)) * 0.6
+        trial_show(acting_user=user, trial=trial)
+        if len(trial_stages(trial=trial, study=study)) == 2:
+            trial_answer(
+                acting_user=user,
+                trial=trial,
+                stage="first",
+                answers=_simulated_answers(study, trial, "first", latent, rng),
+                client_key=uuid.uuid4(),
+            )
+            trial_reveal(acting_user=user, trial=trial)
+        trial_answer(
+            acting_user=user,
+            trial=trial,
+            stage="final",
+            answers=_simulated_answers(study, trial, "final", latent + lean, rng),
+            client_key=uuid.uuid4(),
+            interactions={"window_changes": rng.randint(0, 4)},
+        )
+
+
 def demo_simulated_study_build(
-    *, coordinator, model: ClassifierModel, collection: Collection, main_cases: int = DEMO_MAIN_CASES,
-    readers: int = SIMULATED_READERS, seed: int = 11, progress=print,
+    *,
+    coordinator,
+    model: ClassifierModel,
+    collection: Collection,
+    main_cases: int = DEMO_MAIN_CASES,
+    readers: int = SIMULATED_READERS,
+    seed: int = 11,
+    progress=print,
 ) -> Study:
     """Create, open, read (with simulated readers) and close the simulated demo study."""
-    finished = Study.objects.filter(title=SIMULATED_TITLE, status=Study.Status.CLOSED).order_by("pk").first()
+    finished = (
+        Study.objects.filter(title=SIMULATED_TITLE, status=Study.Status.CLOSED)
+        .order_by("pk")
+        .first()
+    )
     if finished is not None:
         progress("simulated demo study: already read and closed")
         return finished
     if Study.objects.filter(title=SIMULATED_TITLE).exists():  # an interrupted earlier run
-        progress("simulated demo study: an unfinished earlier run is left as it was; building a new one")
-    study = services.study_create(
-        acting_user=coordinator, title=SIMULATED_TITLE,
-        description="Read by simulated readers (a seeded model of reader behaviour), for the analysis demo.",
-        reader_title=DEMO_READER_TITLE, reader_description=DEMO_READER_DESCRIPTION,
-        model=model, collections=[collection], consent_text=CONSENT, instructions=INSTRUCTIONS,
-        design=Study.Design.LATIN_SQUARE, protocol=Study.Protocol.TWO_STAGE, sessions=1,
+        progress(
+            "simulated demo study: an unfinished earlier run is left as it was; building a new one"
+        )
+    study = _simulated_study_open(
+        coordinator=coordinator, model=model, collection=collection, main_cases=main_cases
     )
-    for kind, explainer, params in DEMO_ARMS:
-        services.arm_add(acting_user=coordinator, study=study, kind=kind, explainer=explainer, params=params)
-    services.questions_add_defaults(acting_user=coordinator, study=study)
-    services.study_cases_select(acting_user=coordinator, study=study, split="test", main_count=main_cases)
-    services.study_precompute(acting_user=coordinator, study=study)
-    services.study_open(acting_user=coordinator, study=study)
-
-    User = get_user_model()
     rng = random.Random(seed)
     timeline = _simulated_timeline(study, readers)
-    weight = {"unaided": 0.0, "ai": 0.7, "ai_explainer": 1.0, "placebo": 0.8}
-    seconds = {"unaided": 28.0, "ai": 24.0, "ai_explainer": 26.0, "placebo": 27.0}
     predictions = {
         p.case_id: p.positive_probability for p in Prediction.objects.filter(model=model)
     }
     for index in range(readers):
-        user, _ = User.objects.get_or_create(username=f"sim-reader-{index + 1}")
-        user.set_unusable_password()
-        user.save()
-        ReaderProfile.objects.update_or_create(
-            user=user, defaults={"years_experience": [1, 3, 5, 8, 12, 20][index % 6], "specialty": "radiology",
-                                 "is_radiologist": index % 6 != 0},
+        user, enrollment = _simulated_reader(coordinator=coordinator, study=study, index=index)
+        _simulate_trials(
+            user=user,
+            enrollment=enrollment,
+            study=study,
+            model=model,
+            skill=0.4 + 0.15 * (index % 6),
+            predictions=predictions,
+            rng=rng,
         )
-        enrollment = services.reader_enroll(acting_user=coordinator, study=study, reader=user)
-        enrollment_consent(acting_user=user, enrollment=enrollment, consent_version=study.consent_version)
-        skill = 0.4 + 0.15 * (index % 6)
-        trials = list(
-            Trial.objects.filter(session__enrollment=enrollment).select_related("arm", "case")
-            .order_by("session__index", "position")
+        _simulate_reading_times(
+            enrollment, start=timeline[index], rng=rng, seconds=SIMULATED_SECONDS
         )
-        for trial in trials:
-            truth = trial.case.labels.filter(name=model.positive_class, value=1).exists()
-            latent = (1.0 + skill) * (1 if truth else -1) + rng.gauss(0, 1.1)
-            ai_p = min(max(predictions.get(trial.case_id, 0.5), 1e-3), 1 - 1e-3)
-            final_latent = latent + weight[trial.arm.kind] * math.log(ai_p / (1 - ai_p)) * 0.6
-            trial_show(acting_user=user, trial=trial)
-            stages = trial_stages(trial=trial, study=study)
-
-            if len(stages) == 2:
-                trial_answer(acting_user=user, trial=trial, stage="first", answers=_simulated_answers(study, trial, "first", latent, rng),
-                             client_key=uuid.uuid4())
-                trial_reveal(acting_user=user, trial=trial)
-            trial_answer(acting_user=user, trial=trial, stage="final", answers=_simulated_answers(study, trial, "final", final_latent, rng),
-                         client_key=uuid.uuid4(), interactions={"window_changes": rng.randint(0, 4)})
-        _simulate_reading_times(enrollment, start=timeline[index], rng=rng, seconds=seconds)
         progress(f"simulated demo study: reader {index + 1} of {readers} done")
     services.study_close(acting_user=coordinator, study=study)
     return study

@@ -258,22 +258,31 @@ def _ds(value: float) -> str:
     return text if text not in ("", "-0") else "0"
 
 
-def _build_dicom(
-    rng: np.random.Generator,
-    plan: _CasePlan,
-    image: ChestImage,
-    patient: FakePatient,
-    study: FakeStudy,
-    seed: int,
-) -> Dataset:
+@dataclass(frozen=True)
+class _Acquisition:
+    """How one case was "acquired": its stored pixels, rescale, windows and geometry."""
+
+    is_cr: bool
+    monochrome1: bool
+    slope: float
+    intercept: float
+    pixels: np.ndarray  # uint16, 12 bits stored
+    centers: list[float]
+    widths: list[float]
+    explanations: list[str]
+    spacing: float
+    view: str
+
+
+def _draw_acquisition(rng: np.random.Generator, image: ChestImage) -> _Acquisition:
+    """Every random choice of the file, in a fixed order (a seed gives the same bytes)."""
     is_cr = rng.random() < CR_PROBABILITY
     monochrome1 = rng.random() < MONOCHROME1_PROBABILITY
     slope, intercept = RESCALE_PRESETS[rng.choice(len(RESCALE_PRESETS), p=RESCALE_WEIGHTS)]
     low = rng.uniform(60, 700)
     high = rng.uniform(2600, MAX_STORED)
 
-    display = image.brightness
-    stored = low + display * (high - low)
+    stored = low + image.brightness * (high - low)
     if monochrome1:  # low values are white: mirror inside [low, high]
         stored = (low + high) - stored
     pixels = np.clip(np.rint(stored), 0, MAX_STORED).astype(np.uint16)
@@ -288,14 +297,98 @@ def _build_dicom(
         centers.append(centers[0] + rng.uniform(-0.05, 0.05) * widths[0])
         widths.append(max(2.0, widths[0] * rng.uniform(0.55, 0.75)))
         explanations.append("HIGH CONTRAST")
-
-    sop_class = ComputedRadiographyImageStorage if is_cr else DigitalXRayImageStorageForPresentation
-    study_uid = _uid(seed, "study", plan.index)
-    series_uid = _uid(seed, "series", plan.index)
-    sop_uid = _uid(seed, "sop", plan.index)
-    rows, cols = display.shape
-    spacing = rng.uniform(340.0, 430.0) / cols
+    spacing = rng.uniform(340.0, 430.0) / image.brightness.shape[1]
     view = "PA" if rng.random() < 0.8 else "AP"
+    return _Acquisition(
+        is_cr, monochrome1, slope, intercept, pixels, centers, widths, explanations, spacing, view
+    )
+
+
+def _set_study(ds: Dataset, acq: _Acquisition, study: FakeStudy) -> None:
+    """Study, series and equipment attributes, with the fake identifying ones import strips."""
+    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = study.date
+    ds.StudyTime = study.time
+    ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = study.time
+    ds.AccessionNumber = study.accession
+    ds.Modality = "CR" if acq.is_cr else "DX"
+    if not acq.is_cr:
+        ds.PresentationIntentType = "FOR PRESENTATION"
+    ds.Manufacturer = "Synthetic Demo Imaging"
+    ds.InstitutionName = study.institution
+    ds.InstitutionAddress = "1 Demo Road, Example Town"
+    ds.ReferringPhysicianName = study.referring_physician
+    ds.StationName = study.station
+    ds.StudyDescription = f"XR CHEST {acq.view}"
+    ds.SeriesDescription = f"CHEST {acq.view}"
+    ds.OperatorsName = study.operator
+    ds.ManufacturerModelName = "DemoRad 3000"
+    ds.BodyPartExamined = "CHEST"
+    ds.KVP = "120" if acq.view == "PA" else "90"
+    ds.DeviceSerialNumber = study.device_serial
+    ds.SoftwareVersions = "demo-1.0"
+    ds.ViewPosition = acq.view
+    ds.StudyID = study.study_id
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+
+
+def _set_patient(ds: Dataset, patient: FakePatient, study: FakeStudy) -> None:
+    ds.PatientName = patient.name
+    ds.PatientID = patient.patient_id
+    ds.PatientBirthDate = patient.birth_date
+    ds.PatientSex = patient.sex
+    age = int(study.date[:4]) - int(patient.birth_date[:4])
+    ds.PatientAge = f"{age:03d}Y"
+    ds.PatientAddress = patient.address
+
+
+def _one_or_many(values: list):
+    return values if len(values) > 1 else values[0]
+
+
+def _set_image(ds: Dataset, acq: _Acquisition) -> None:
+    """The image pixel, rescale and VOI attributes, and the pixels."""
+    rows, cols = acq.pixels.shape
+    ds.PatientOrientation = ["L", "F"]
+    if not acq.is_cr:
+        ds.ImageLaterality = "U"
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME1" if acq.monochrome1 else "MONOCHROME2"
+    ds.Rows = rows
+    ds.Columns = cols
+    ds.PixelSpacing = [_ds(acq.spacing), _ds(acq.spacing)]
+    ds.ImagerPixelSpacing = [_ds(acq.spacing), _ds(acq.spacing)]
+    ds.BitsAllocated = 16
+    ds.BitsStored = 12
+    ds.HighBit = 11
+    ds.PixelRepresentation = 0
+    ds.WindowCenter = _one_or_many([_ds(round(c, 1)) for c in acq.centers])
+    ds.WindowWidth = _one_or_many([_ds(round(w, 1)) for w in acq.widths])
+    ds.WindowCenterWidthExplanation = _one_or_many(acq.explanations)
+    ds.RescaleIntercept = _ds(acq.intercept)
+    ds.RescaleSlope = _ds(acq.slope)
+    ds.RescaleType = "US"
+    ds.PixelIntensityRelationship = "LOG"
+    ds.PixelIntensityRelationshipSign = 1 if acq.monochrome1 else -1
+    ds.LossyImageCompression = "00"
+    ds.BurnedInAnnotation = "NO"
+    ds.PixelData = acq.pixels.tobytes()
+    ds["PixelData"].VR = "OW"
+
+
+def _build_dicom(
+    rng: np.random.Generator,
+    plan: _CasePlan,
+    image: ChestImage,
+    patient: FakePatient,
+    study: FakeStudy,
+    seed: int,
+) -> Dataset:
+    acq = _draw_acquisition(rng, image)
+    sop_class = (
+        ComputedRadiographyImageStorage if acq.is_cr else DigitalXRayImageStorageForPresentation
+    )
+    sop_uid = _uid(seed, "sop", plan.index)
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
@@ -308,70 +401,13 @@ def _build_dicom(
     ds.ImageType = ["ORIGINAL", "PRIMARY"]
     ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = sop_uid
-    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = study.date
-    ds.StudyTime = study.time
-    ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = study.time
-    ds.AccessionNumber = study.accession
-    ds.Modality = "CR" if is_cr else "DX"
-    if not is_cr:
-        ds.PresentationIntentType = "FOR PRESENTATION"
-    ds.Manufacturer = "Synthetic Demo Imaging"
-    ds.InstitutionName = study.institution
-    ds.InstitutionAddress = "1 Demo Road, Example Town"
-    ds.ReferringPhysicianName = study.referring_physician
-    ds.StationName = study.station
-    ds.StudyDescription = f"XR CHEST {view}"
-    ds.SeriesDescription = f"CHEST {view}"
-    ds.OperatorsName = study.operator
-    ds.ManufacturerModelName = "DemoRad 3000"
-    ds.PatientName = patient.name
-    ds.PatientID = patient.patient_id
-    ds.PatientBirthDate = patient.birth_date
-    ds.PatientSex = patient.sex
-    age = int(study.date[:4]) - int(patient.birth_date[:4])
-    ds.PatientAge = f"{age:03d}Y"
-    ds.PatientAddress = patient.address
-    ds.BodyPartExamined = "CHEST"
-    ds.KVP = "120" if view == "PA" else "90"
-    ds.DeviceSerialNumber = study.device_serial
-    ds.SoftwareVersions = "demo-1.0"
-    ds.ViewPosition = view
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = series_uid
-    ds.StudyID = study.study_id
-    ds.SeriesNumber = 1
-    ds.InstanceNumber = 1
-    ds.PatientOrientation = ["L", "F"]
-    if not is_cr:
-        ds.ImageLaterality = "U"
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME1" if monochrome1 else "MONOCHROME2"
-    ds.Rows = rows
-    ds.Columns = cols
-    ds.PixelSpacing = [_ds(spacing), _ds(spacing)]
-    ds.ImagerPixelSpacing = [_ds(spacing), _ds(spacing)]
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
-    ds.WindowCenter = [_ds(round(c, 1)) for c in centers] if len(centers) > 1 else _ds(
-        round(centers[0], 1)
-    )
-    ds.WindowWidth = [_ds(round(w, 1)) for w in widths] if len(widths) > 1 else _ds(
-        round(widths[0], 1)
-    )
-    ds.WindowCenterWidthExplanation = explanations if len(explanations) > 1 else explanations[0]
-    ds.RescaleIntercept = _ds(intercept)
-    ds.RescaleSlope = _ds(slope)
-    ds.RescaleType = "US"
-    ds.PixelIntensityRelationship = "LOG"
-    ds.PixelIntensityRelationshipSign = 1 if monochrome1 else -1
-    ds.LossyImageCompression = "00"
-    ds.BurnedInAnnotation = "NO"
+    ds.StudyInstanceUID = _uid(seed, "study", plan.index)
+    ds.SeriesInstanceUID = _uid(seed, "series", plan.index)
+    _set_study(ds, acq, study)
+    _set_patient(ds, patient, study)
+    _set_image(ds, acq)
     block = ds.private_block(0x0011, PRIVATE_CREATOR, create=True)
     block.add_new(0x01, "PN", patient.name)
     block.add_new(0x02, "LO", f"Reviewed by {study.operator.replace('^', ' ')}")
     block.add_new(0x03, "LO", patient.patient_id)
-    ds.PixelData = pixels.tobytes()
-    ds["PixelData"].VR = "OW"
     return ds

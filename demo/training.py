@@ -7,7 +7,6 @@ bit-identical (seeded init, data order and augmentation; deterministic algorithm
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 import time
 import warnings
@@ -18,17 +17,20 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import pydicom
 import torch
-from PIL import Image
-from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from demo.labels import read_labels
+from explain.compute.loading import file_sha256
 from explain.compute.models import DEMO_CLASS_LABELS, AttentionResNet
+from library.imaging import display
+from library.imaging.dicom_read import read_dicom
+from library.imaging.errors import ImageRejected
 
 DEFAULT_EPOCHS = 40
+MAX_TRAINING_PIXELS = 64 * 1024 * 1024
+"""Pixels a training image may decode to (the demo's are far smaller)."""
 
 
 class TrainingDataError(ValueError):
@@ -66,55 +68,28 @@ class TrainResult:
 # --------------------------------------------------------------------------- inputs
 
 
-def _voi_output_range(ds: pydicom.Dataset) -> tuple[float, float]:
-    """The output range pydicom's windowing maps to (stored range through the rescale)."""
-    bits = int(ds.BitsStored)
-    if int(ds.get("PixelRepresentation", 0)) == 0:
-        low, high = 0.0, float(2**bits - 1)
-    else:
-        low, high = float(-(2 ** (bits - 1))), float(2 ** (bits - 1) - 1)
-    slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
-    if slope is not None and intercept is not None:
-        low, high = low * float(slope) + float(intercept), high * float(slope) + float(intercept)
-    return min(low, high), max(low, high)
-
-
 def dicom_to_unit_image(path: Path) -> np.ndarray:
-    """DICOM -> Modality LUT -> first VOI window -> MONOCHROME1 inversion -> [0, 1] float32.
+    """DICOM -> modality values -> first VOI window -> MONOCHROME1 inversion -> [0, 1] float32.
 
-    A minimal private pipeline for training; the shared one lives in library.imaging.
+    The serving pipeline itself (library.imaging: read_dicom, display01), so that a model is
+    trained on exactly the values it is later served (no train/serve skew).
     """
     try:
-        ds = pydicom.dcmread(path)
-        pixels = ds.pixel_array
-    except Exception as exc:  # pydicom raises many types for broken files
+        data = Path(path).read_bytes()
+        image = read_dicom(data, max_bytes=len(data) + 1, max_pixels=MAX_TRAINING_PIXELS)
+    except (OSError, ImageRejected) as exc:
         raise TrainingDataError(f"cannot read DICOM pixels from {path}: {exc}") from exc
-    photometric = str(ds.get("PhotometricInterpretation", ""))
-    if photometric not in ("MONOCHROME1", "MONOCHROME2") or pixels.ndim != 2:
+    if image.is_color or image.number_of_frames != 1:
         raise TrainingDataError(f"{path} is not a single-frame greyscale image")
-    values = apply_modality_lut(pixels, ds).astype(np.float64)
-    if "WindowCenter" in ds and "WindowWidth" in ds:
-        low, high = _voi_output_range(ds)
-        values = apply_voi_lut(values, ds, index=0)
-    else:
-        low, high = float(values.min()), float(values.max())
-    unit = np.clip((values - low) / max(high - low, 1e-9), 0.0, 1.0)
-    if photometric == "MONOCHROME1":
-        unit = 1.0 - unit
-    return unit.astype(np.float32)
+    return display.display01(image)
 
 
 def unit_image_to_input(unit: np.ndarray, input_spec: dict) -> np.ndarray:
-    """[0, 1] (rows, cols) image -> resized, normalised float32 (C, H, W)."""
-    height, width = (int(v) for v in input_spec["size"])
-    channels = int(input_spec["channels"])
-    mean = np.asarray(input_spec["mean"], dtype=np.float32).reshape(-1, 1, 1)
-    std = np.asarray(input_spec["std"], dtype=np.float32).reshape(-1, 1, 1)
-    resized = Image.fromarray(unit.astype(np.float32)).resize(
-        (width, height), Image.Resampling.BILINEAR
-    )
-    stacked = np.repeat(np.asarray(resized, dtype=np.float32)[None], channels, axis=0)
-    return ((stacked - mean) / std).astype(np.float32)
+    """[0, 1] (rows, cols) image -> resized, normalised float32 (C, H, W), as served."""
+    try:
+        return display.spec_model_input(unit, input_spec)
+    except ValueError as exc:
+        raise TrainingDataError(f"input_spec {input_spec} is not usable: {exc}") from exc
 
 
 def load_training_arrays(
@@ -126,7 +101,7 @@ def load_training_arrays(
     """Model inputs and labels for the train and test splits of a demo dataset.
 
     Cases keep labels.csv order within each split. `to_input(path)` may replace the
-    private DICOM pipeline; it must return a float32 (C, H, W) array matching input_spec.
+    serving pipeline; it must return a float32 (C, H, W) array matching input_spec.
     """
     dataset_dir = Path(dataset_dir)
     _check_input_spec(input_spec)
@@ -219,9 +194,7 @@ def deterministic_torch(seed: int, num_threads: int | None) -> Iterator[None]:
         try:
             yield
         finally:
-            torch.use_deterministic_algorithms(
-                previous_deterministic, warn_only=previous_warn_only
-            )
+            torch.use_deterministic_algorithms(previous_deterministic, warn_only=previous_warn_only)
             torch.set_num_threads(previous_threads)
 
 
@@ -269,6 +242,71 @@ def _check_arrays(name: str, x: np.ndarray, y: np.ndarray) -> None:
         raise TrainingDataError(f"{name}_y must hold both classes 0 and 1 and nothing else")
 
 
+def _cosine_schedule(
+    optimizer: torch.optim.Optimizer, *, steps_per_epoch: int, epochs: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """One warm-up epoch (at most a tenth of the steps), then cosine decay per step."""
+    total_steps = epochs * steps_per_epoch
+    warmup = min(steps_per_epoch, max(1, total_steps // 10))
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress_ = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * progress_))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+@dataclass
+class _Trainer:
+    """One training run's model, optimiser, schedule and seeded generator."""
+
+    model: AttentionResNet
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    generator: torch.Generator
+    batch_size: int
+    augment: bool
+    max_shift: int
+    loss_fn: nn.Module = field(default_factory=nn.CrossEntropyLoss)
+
+    def epoch(self, x_all: torch.Tensor, y_all: torch.Tensor) -> tuple[float, int]:
+        """One pass over the data in a seeded order; (summed loss, correct predictions)."""
+        self.model.train()
+        order = torch.randperm(len(x_all), generator=self.generator)
+        loss_sum, correct = 0.0, 0
+        for start in range(0, len(order), self.batch_size):
+            index = order[start : start + self.batch_size]
+            if index.numel() < 2:  # BatchNorm needs more than one sample
+                continue
+            inputs = x_all[index]
+            if self.augment:
+                inputs = _augment(inputs, self.generator, self.max_shift)
+            targets = y_all[index]
+            logits = self.model(inputs)
+            loss = self.loss_fn(logits, targets)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            loss_sum += float(loss.detach()) * len(index)
+            correct += int((logits.argmax(1) == targets).sum())
+        return loss_sum, correct
+
+
+def _check_training_arrays(train_x, train_y, test_x, test_y, epochs: int, batch_size: int):
+    train_x, test_x = np.asarray(train_x, np.float32), np.asarray(test_x, np.float32)
+    train_y, test_y = np.asarray(train_y), np.asarray(test_y)
+    _check_arrays("train", train_x, train_y)
+    _check_arrays("test", test_x, test_y)
+    if train_x.shape[1:] != test_x.shape[1:]:
+        raise TrainingDataError("train_x and test_x have different input shapes")
+    if epochs < 1 or batch_size < 1:
+        raise TrainingDataError("epochs and batch_size must be at least 1")
+    return train_x, train_y, test_x, test_y
+
+
 def train_demo_model(
     train_x: np.ndarray,
     train_y: np.ndarray,
@@ -293,15 +331,9 @@ def train_demo_model(
     come from a generator seeded with `seed`. The returned model is the last epoch's
     (no selection on the test split). `progress` receives an EpochStats after each epoch.
     """
-    train_x, test_x = np.asarray(train_x, np.float32), np.asarray(test_x, np.float32)
-    train_y, test_y = np.asarray(train_y), np.asarray(test_y)
-    _check_arrays("train", train_x, train_y)
-    _check_arrays("test", test_x, test_y)
-    if train_x.shape[1:] != test_x.shape[1:]:
-        raise TrainingDataError("train_x and test_x have different input shapes")
-    if epochs < 1 or batch_size < 1:
-        raise TrainingDataError("epochs and batch_size must be at least 1")
-
+    train_x, train_y, test_x, test_y = _check_training_arrays(
+        train_x, train_y, test_x, test_y, epochs, batch_size
+    )
     settings = {
         "seed": seed, "epochs": epochs, "batch_size": batch_size,
         "learning_rate": learning_rate, "weight_decay": weight_decay, "width": width,
@@ -317,48 +349,21 @@ def train_demo_model(
         generator = torch.Generator().manual_seed(seed)
         x_all = torch.from_numpy(train_x)
         y_all = torch.from_numpy(train_y.astype(np.int64))
-        steps_per_epoch = math.ceil(len(x_all) / batch_size)
-        total_steps = epochs * steps_per_epoch
-        warmup = min(steps_per_epoch, max(1, total_steps // 10))
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=learning_rate, weight_decay=weight_decay
         )
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress_ = (step - warmup) / max(1, total_steps - warmup)
-            return 0.5 * (1.0 + math.cos(math.pi * progress_))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        loss_fn = nn.CrossEntropyLoss()
+        scheduler = _cosine_schedule(
+            optimizer, steps_per_epoch=math.ceil(len(x_all) / batch_size), epochs=epochs
+        )
+        trainer = _Trainer(model, optimizer, scheduler, generator, batch_size, augment, max_shift)
         for epoch in range(1, epochs + 1):
-            model.train()
-            order = torch.randperm(len(x_all), generator=generator)
-            loss_sum, correct = 0.0, 0
-            for start in range(0, len(order), batch_size):
-                index = order[start : start + batch_size]
-                if index.numel() < 2:  # BatchNorm needs more than one sample
-                    continue
-                inputs = x_all[index]
-                if augment:
-                    inputs = _augment(inputs, generator, max_shift)
-                targets = y_all[index]
-                logits = model(inputs)
-                loss = loss_fn(logits, targets)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                loss_sum += float(loss.detach()) * len(index)
-                correct += int((logits.argmax(1) == targets).sum())
-            auc = roc_auc(test_y, predict_scores(model, test_x))
+            loss_sum, correct = trainer.epoch(x_all, y_all)
             stats = EpochStats(
                 epoch=epoch,
                 epochs=epochs,
                 loss=loss_sum / len(x_all),
                 train_accuracy=correct / len(x_all),
-                test_auc=auc,
+                test_auc=roc_auc(test_y, predict_scores(model, test_x)),
                 learning_rate=float(scheduler.get_last_lr()[0]),
                 seconds=time.perf_counter() - started,
             )
@@ -378,14 +383,6 @@ def train_demo_model(
 
 
 # --------------------------------------------------------------------------- files
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_weights(model: nn.Module, path: Path) -> str:

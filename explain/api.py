@@ -1,4 +1,7 @@
-"""REST endpoints of the case library and the model registry (coordinators only)."""
+"""REST endpoints of the model registry and the precompute jobs (coordinators only).
+
+A refused request's ServiceError is answered by `core.api.exception_handler` (400 with the
+problems)."""
 
 from __future__ import annotations
 
@@ -9,8 +12,6 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import service_error_response
-from core.errors import ServiceError
 from core.permissions import IsCoordinator
 from explain import selectors, services
 from explain.serializers import (
@@ -19,7 +20,6 @@ from explain.serializers import (
     PrecomputeProgressSerializer,
     PrecomputeStartSerializer,
 )
-from library import services as library_services
 from library.models import Collection
 
 
@@ -39,18 +39,12 @@ class ModelListApi(APIView):
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
         uploaded = data.pop("file")
-        with library_services.TemporaryFolder() as folder:
-            path = library_services.uploaded_files_to_folder([uploaded], folder=folder)[0]
-            try:
-                model = services.model_register(
-                    acting_user=request.user,
-                    weights_path=path if data["form"] == "eager" else None,
-                    torchscript_path=path if data["form"] == "torchscript" else None,
-                    positive_class=data.pop("positive_class", None) or None,
-                    **data,
-                )
-            except ServiceError as exc:
-                return service_error_response(exc)
+        model = services.model_register_upload(
+            acting_user=request.user,
+            uploaded=uploaded,
+            positive_class=data.pop("positive_class", None) or None,
+            **data,
+        )
         return Response(ModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
 
@@ -78,19 +72,16 @@ class PrecomputeListApi(APIView):
         data = payload.validated_data
         model = get_object_or_404(selectors.model_list(), pk=data["model"])
         collection = get_object_or_404(Collection, pk=data["collection"])
-        try:
-            job = services.precompute_start(
-                acting_user=request.user,
-                model=model,
-                collection=collection,
-                explainers=data["explainers"],
-                placebo=data["placebo"],
-                split=data["split"] or None,
-                force=data["force"],
-                with_metrics=data["with_metrics"],
-            )
-        except ServiceError as exc:
-            return service_error_response(exc)
+        job = services.precompute_start(
+            acting_user=request.user,
+            model=model,
+            collection=collection,
+            explainers=data["explainers"],
+            placebo=data["placebo"],
+            split=data["split"] or None,
+            force=data["force"],
+            with_metrics=data["with_metrics"],
+        )
         return Response(selectors.precompute_progress(job=job), status=status.HTTP_201_CREATED)
 
 
@@ -109,10 +100,7 @@ class PrecomputeCancelApi(APIView):
     @extend_schema(request=None, responses=PrecomputeProgressSerializer)
     def post(self, request, job_id: int):
         job = get_object_or_404(selectors.job_list(), pk=job_id)
-        try:
-            services.precompute_cancel(acting_user=request.user, job=job)
-        except ServiceError as exc:
-            return service_error_response(exc)
+        services.precompute_cancel(acting_user=request.user, job=job)
         return Response(selectors.precompute_progress(job=job))
 
 

@@ -4,7 +4,10 @@ import json
 
 from django import forms
 
+from explain.compute.catalog import EXPLAINERS
+from explain.compute.explainers import FUNCTIONS
 from explain.models import ClassifierModel
+from library.models import Collection
 
 
 class ModelRegisterForm(forms.Form):
@@ -70,11 +73,8 @@ class PrecomputeForm(forms.Form):
     force = forms.BooleanField(required=False, help_text="recompute results that already exist")
 
     def __init__(self, *args, **kwargs):
-        from explain.compute.catalog import EXPLAINERS
-        from library.models import Collection
-
         super().__init__(*args, **kwargs)
         self.fields["collection"].queryset = Collection.objects.order_by("name")
         choices = [(name, info.label) for name, info in EXPLAINERS.items()]
         self.fields["explainers"].choices = choices
-        self.fields["placebo"].choices = [c for c in choices if c[0] != "similar_cases"]
+        self.fields["placebo"].choices = [c for c in choices if c[0] in FUNCTIONS]  # maps only

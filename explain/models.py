@@ -78,7 +78,9 @@ class Explanation(models.Model):
     """
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    model = models.ForeignKey(ClassifierModel, on_delete=models.CASCADE, related_name="explanations")
+    model = models.ForeignKey(
+        ClassifierModel, on_delete=models.CASCADE, related_name="explanations"
+    )
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="explanations")
     explainer = models.CharField(max_length=40)
     placebo = models.BooleanField(default=False, help_text="computed on a weight-randomized copy")
@@ -86,13 +88,17 @@ class Explanation(models.Model):
     params = models.JSONField()
     seed = models.IntegerField()
     target_class = models.CharField(max_length=100)
-    heatmap_file = models.FileField(max_length=255, blank=True, help_text="float16 raw values on the case grid")
+    heatmap_file = models.FileField(
+        max_length=255, blank=True, help_text="float16 raw values on the case grid"
+    )
     normalized_file = models.FileField(max_length=255, blank=True, help_text="float16 in [0, 1]")
     overlay_file = models.FileField(max_length=255, blank=True, help_text="RGBA PNG, one colormap")
     raw_min = models.FloatField(null=True)
     raw_max = models.FloatField(null=True)
     highlighted_fraction = models.FloatField(
-        null=True, blank=True, help_text="Share of pixels the overlay highlights (empty below 0.001)"
+        null=True,
+        blank=True,
+        help_text="Share of pixels the overlay highlights (empty below 0.001)",
     )
     similar_cases = models.JSONField(default=list, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
@@ -103,7 +109,8 @@ class Explanation(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["model", "case", "explainer", "placebo", "param_hash"], name="explanation_unique"
+                fields=["model", "case", "explainer", "placebo", "param_hash"],
+                name="explanation_unique",
             )
         ]
         indexes = [models.Index(fields=["model", "explainer", "placebo"])]
@@ -123,7 +130,9 @@ class PrecomputeJob(models.Model):
     collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="jobs")
     configs = models.JSONField(help_text="[{key, explainer, params, seed, placebo, param_hash}]")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
-    with_metrics = models.BooleanField(default=True, help_text="compute explanation-quality metrics")
+    with_metrics = models.BooleanField(
+        default=True, help_text="compute explanation-quality metrics"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -159,7 +168,9 @@ class PrecomputeItem(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["job", "case", "config_key"], name="precomputeitem_unique")
+            models.UniqueConstraint(
+                fields=["job", "case", "config_key"], name="precomputeitem_unique"
+            )
         ]
         indexes = [models.Index(fields=["job", "status"])]
 

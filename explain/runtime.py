@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 from django.core.files.storage import default_storage
 
+from explain.compute import loading
+from explain.compute.explainers import randomized_copy
 from explain.models import ClassifierModel
 
 
@@ -29,8 +31,6 @@ def _local_path(name: str) -> tuple[Path, bool]:
 
 @lru_cache(maxsize=4)
 def _load(model_id: int, sha256: str, device: str) -> torch.nn.Module:
-    from explain.compute import loading
-
     record = ClassifierModel.objects.get(pk=model_id)
     name = (
         record.weights_file.name
@@ -55,8 +55,6 @@ def load_model(record: ClassifierModel, device: torch.device) -> torch.nn.Module
 
 @lru_cache(maxsize=4)
 def _randomized(model_id: int, sha256: str, device: str, seed: int) -> torch.nn.Module:
-    from explain.compute.explainers import randomized_copy
-
     record = ClassifierModel.objects.get(pk=model_id)
     return randomized_copy(load_model(record, torch.device(device)), seed=seed).eval()
 

@@ -1,10 +1,21 @@
-"""Reads of the case library and the model registry."""
+"""Reads of the model registry, the precompute jobs and the stored explanations."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from django.db.models import Count, QuerySet
 
-from explain.models import ClassifierModel
+from explain.compute.metric_summary import summarize
+from explain.models import ClassifierModel, Explanation, PrecomputeItem, PrecomputeJob
+
+__all__ = [
+    "explanation_metrics_summary",
+    "job_list",
+    "model_get",
+    "model_list",
+    "precompute_progress",
+]
 
 
 def model_list() -> QuerySet[ClassifierModel]:
@@ -17,9 +28,6 @@ def model_get(*, model_id: int) -> ClassifierModel:
 
 def precompute_progress(*, job) -> dict:
     """Counts per status, overall and per configuration, plus the failures' reasons."""
-
-    from explain.models import PrecomputeItem
-
     job.refresh_from_db(fields=["status", "finished_at"])
     statuses = [choice for choice, _ in PrecomputeItem.Status.choices]
     overall = dict.fromkeys(statuses, 0)
@@ -50,19 +58,12 @@ def precompute_progress(*, job) -> dict:
     }
 
 
-def job_list():
-    from explain.models import PrecomputeJob
-
+def job_list() -> QuerySet[PrecomputeJob]:
     return PrecomputeJob.objects.select_related("model", "collection").order_by("-created_at")
 
 
 def explanation_metrics_summary(*, model, collection=None) -> dict[str, dict]:
     """Per explainer configuration (placebo separate): each metric summarised over cases."""
-    from collections import defaultdict
-
-    from explain.compute.metrics import summarize
-    from explain.models import Explanation
-
     rows = Explanation.objects.filter(model=model)
     if collection is not None:
         rows = rows.filter(case__collection=collection)
@@ -75,19 +76,9 @@ def explanation_metrics_summary(*, model, collection=None) -> dict[str, dict]:
             if isinstance(value, bool | int | float) or value is None:
                 values[key][name].append(value)
     return {
-        key: {"explanations": counts[key], "metrics": {name: summarize(v) for name, v in sorted(values[key].items())}}
+        key: {
+            "explanations": counts[key],
+            "metrics": {name: summarize(v) for name, v in sorted(values[key].items())},
+        }
         for key in sorted(counts)
     }
-
-
-def explainer_config_resolve(
-    *, model, explainer: str, params: dict | None = None, seed: int = 0, placebo: bool = False
-) -> dict:
-    """The canonical configuration {key, explainer, params, seed, placebo, param_hash} of one
-    explainer for `model`, exactly as a precompute job stores it (so other apps can ask whether
-    its results exist). Raises ServiceError when the model cannot run it."""
-    from explain.services.precompute import _resolve_configs
-
-    entry = {"explainer": explainer, "params": params or None, "seed": seed}
-    configs = _resolve_configs(model, [] if placebo else [entry], [entry] if placebo else [])
-    return configs[0]

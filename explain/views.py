@@ -6,11 +6,15 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from core.errors import ServiceError
+from core.pages import attempt
 from core.permissions import coordinator_required
 from explain import selectors, services
 from explain.forms import ModelRegisterForm, PrecomputeForm
-from library import services as library_services
+
+
+@coordinator_required
+def model_list(request):
+    return render(request, "explain/model_list.html", {"models": selectors.model_list()})
 
 
 @coordinator_required
@@ -23,7 +27,9 @@ def model_detail(request, model_id: int):
         for key, entry in summary.items()
     ]
     return render(
-        request, "explain/model_detail.html", {"model": model, "metric_names": metric_names, "metric_rows": rows}
+        request,
+        "explain/model_detail.html",
+        {"model": model, "metric_names": metric_names, "metric_rows": rows},
     )
 
 
@@ -33,34 +39,30 @@ def model_register(request):
     form = ModelRegisterForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        with library_services.TemporaryFolder() as folder:
-            path = library_services.uploaded_files_to_folder([data["file"]], folder=folder)[0]
-            try:
-                model = services.model_register(
-                    acting_user=request.user,
-                    name=data["name"],
-                    description=data["description"],
-                    form=data["form"],
-                    architecture=data["architecture"],
-                    init_kwargs=data["init_kwargs"],
-                    weights_path=path if data["form"] == "eager" else None,
-                    torchscript_path=path if data["form"] == "torchscript" else None,
-                    input_spec={
-                        "size": [data["input_height"], data["input_width"]],
-                        "channels": data["channels"],
-                        "mean": data["mean"],
-                        "std": data["std"],
-                    },
-                    class_labels=data["class_labels"],
-                    positive_class=data["positive_class"] or None,
-                    cam_layer=data["cam_layer"],
-                )
-            except ServiceError as exc:
-                for problem in exc.problems:
-                    form.add_error(None, problem)
-            else:
-                messages.success(request, f"Model {model.name} registered.")
-                return redirect("explain:model-detail", model_id=model.pk)
+        model, problems = attempt(
+            services.model_register_upload,
+            acting_user=request.user,
+            uploaded=data["file"],
+            name=data["name"],
+            description=data["description"],
+            form=data["form"],
+            architecture=data["architecture"],
+            init_kwargs=data["init_kwargs"],
+            input_spec={
+                "size": [data["input_height"], data["input_width"]],
+                "channels": data["channels"],
+                "mean": data["mean"],
+                "std": data["std"],
+            },
+            class_labels=data["class_labels"],
+            positive_class=data["positive_class"] or None,
+            cam_layer=data["cam_layer"],
+        )
+        for problem in problems:
+            form.add_error(None, problem)
+        if not problems:
+            messages.success(request, f"Model {model.name} registered.")
+            return redirect("explain:model-detail", model_id=model.pk)
     return render(request, "explain/model_register.html", {"form": form})
 
 
@@ -70,20 +72,19 @@ def job_list(request):
     form = PrecomputeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            job = services.precompute_start(
-                acting_user=request.user,
-                model=data["model"],
-                collection=data["collection"],
-                explainers=data["explainers"],
-                placebo=data["placebo"],
-                split=data["split"] or None,
-                force=data["force"],
-            )
-        except ServiceError as exc:
-            for problem in exc.problems:
-                form.add_error(None, problem)
-        else:
+        job, problems = attempt(
+            services.precompute_start,
+            acting_user=request.user,
+            model=data["model"],
+            collection=data["collection"],
+            explainers=data["explainers"],
+            placebo=data["placebo"],
+            split=data["split"] or None,
+            force=data["force"],
+        )
+        for problem in problems:
+            form.add_error(None, problem)
+        if not problems:
             return redirect("explain:job-detail", job_id=job.pk)
     jobs = [selectors.precompute_progress(job=job) for job in selectors.job_list()[:30]]
     return render(request, "explain/job_list.html", {"form": form, "jobs": jobs})
@@ -103,10 +104,9 @@ def job_detail(request, job_id: int):
 @require_http_methods(["POST"])
 def job_cancel(request, job_id: int):
     job = get_object_or_404(selectors.job_list(), pk=job_id)
-    try:
-        services.precompute_cancel(acting_user=request.user, job=job)
-    except ServiceError as exc:
-        messages.error(request, "; ".join(exc.problems))
+    _, problems = attempt(services.precompute_cancel, acting_user=request.user, job=job)
+    if problems:
+        messages.error(request, "; ".join(problems))
     else:
         messages.success(request, f"Job {job.pk} cancelled.")
     return redirect("explain:job-detail", job_id=job.pk)

@@ -9,8 +9,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import bad_request_response, service_error_response
-from core.errors import ServiceError
+from core.api import bad_request_response
 from core.permissions import IsCoordinator
 from library import selectors, services
 from library.models import Collection
@@ -34,12 +33,7 @@ class CollectionListApi(APIView):
     def post(self, request):
         payload = CollectionCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            collection = services.collection_create(
-                acting_user=request.user, **payload.validated_data
-            )
-        except ServiceError as exc:
-            return service_error_response(exc)
+        collection = services.collection_create(acting_user=request.user, **payload.validated_data)
         return Response(
             CollectionSerializer(selectors.collection_get(collection_id=collection.pk)).data,
             status=status.HTTP_201_CREATED,
@@ -98,16 +92,9 @@ class CaseImportApi(APIView):
         )
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        try:
-            report = services.cases_import_uploads(
-                acting_user=request.user,
-                collection=collection,
-                files=data["files"],
-                labels=data.get("labels"),
-                masks=data.get("masks"),
-            )
-        except ServiceError as exc:
-            return service_error_response(exc)
+        report = services.cases_import_uploads(
+            acting_user=request.user, collection=collection, **data
+        )
         body = report.to_dict()
         return Response(
             body, status=status.HTTP_201_CREATED if report.ok else status.HTTP_400_BAD_REQUEST

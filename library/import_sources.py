@@ -150,8 +150,7 @@ def _zip_items(
         except OSError as exc:
             raise ValueError(f"{shown}: not a readable zip archive ({_one_line(exc)})") from None
         if declared is not None and (
-            declared[0] > max_members
-            or declared[1] > max_members * _MAX_DIRECTORY_BYTES_PER_FILE
+            declared[0] > max_members or declared[1] > max_members * _MAX_DIRECTORY_BYTES_PER_FILE
         ):
             raise ValueError(
                 f"{shown}: the archive lists more than {max_members:,} files; "

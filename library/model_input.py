@@ -1,4 +1,5 @@
-"""The model input of a case: the one path from stored case to tensor, shared by serving and training, cached in storage by input spec (a derived-data cache, not a business write)."""
+"""The model input of a case: the one path from stored case to tensor, shared by serving and
+training, cached in storage by input spec (a derived-data cache, not a business write)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from library.imaging import display
+from library.imaging.dicom_read import read_dicom
+from library.imaging.raster import raster_display01, read_raster
 from library.models import Case
 
 
@@ -19,10 +23,6 @@ def _spec_key(spec: dict) -> str:
 
 def case_display01(*, case: Case) -> np.ndarray:
     """The windowed, [0, 1] image both the display PNG and the model input come from."""
-    from library.imaging import display
-    from library.imaging.dicom_read import read_dicom
-    from library.imaging.raster import raster_display01, read_raster
-
     with default_storage.open(case.source_file.name, "rb") as handle:
         data = handle.read()
     limit = max(len(data) + 1, 1024)
@@ -39,20 +39,11 @@ def case_display01(*, case: Case) -> np.ndarray:
 
 def case_model_input(*, case: Case, input_spec: dict) -> np.ndarray:
     """The model input for `case` under `input_spec`, computed once and cached in storage."""
-    from library.imaging import display
-
     name = f"cases/{case.uid}/input-{_spec_key(input_spec)}.npy"
     if default_storage.exists(name):
         with default_storage.open(name, "rb") as handle:
             return np.load(io.BytesIO(handle.read()), allow_pickle=False)
-    values01 = case_display01(case=case)
-    array = display.to_model_input(
-        values01,
-        size=tuple(input_spec["size"]),
-        channels=int(input_spec["channels"]),
-        mean=input_spec["mean"],
-        std=input_spec["std"],
-    ).astype(np.float32)
+    array = display.spec_model_input(case_display01(case=case), input_spec)
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     if not default_storage.exists(name):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.urls import reverse
 from rest_framework import serializers
 
 from library.models import Case, Collection
@@ -69,8 +70,6 @@ class CaseSerializer(serializers.ModelSerializer):
         return bool(case.masks.all())
 
     def _url(self, case, kind: str) -> str:
-        from django.urls import reverse
-
         return reverse("library:case-file", kwargs={"case_id": case.pk, "kind": kind})
 
     def get_display_url(self, case) -> str:

@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
 
-from core.errors import ServiceError
+from core.pages import attempt
 from core.permissions import IsCoordinator, coordinator_required
 from library import selectors, services
 from library.forms import CollectionForm, ImportForm
@@ -30,10 +30,11 @@ CASE_FILES = {
 def collection_list(request):
     form = CollectionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            collection = services.collection_create(acting_user=request.user, **form.cleaned_data)
-        except ServiceError as exc:
-            form.add_error("name", exc.problems)
+        collection, problems = attempt(
+            services.collection_create, acting_user=request.user, **form.cleaned_data
+        )
+        if problems:
+            form.add_error("name", problems)
         else:
             messages.success(request, f"Collection {collection.name} created.")
             return redirect("library:collection-detail", collection_id=collection.pk)
@@ -42,7 +43,6 @@ def collection_list(request):
         "library/collection_list.html",
         {
             "collections": selectors.collection_list(),
-            "models": selectors.model_list(),
             "form": form,
         },
     )
@@ -66,18 +66,12 @@ def collection_import(request, collection_id: int):
     form = ImportForm(request.POST or None, request.FILES or None)
     report = None
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            report = services.cases_import_uploads(
-                acting_user=request.user,
-                collection=collection,
-                files=data["files"],
-                labels=data.get("labels"),
-                masks=data.get("masks"),
-            )
-        except ServiceError as exc:
-            for problem in exc.problems:
-                form.add_error(None, problem)
+        data = form.cleaned_data  # files, labels, masks: the service's own arguments
+        report, problems = attempt(
+            services.cases_import_uploads, acting_user=request.user, collection=collection, **data
+        )
+        for problem in problems:
+            form.add_error(None, problem)
         if report is not None and report.ok:
             messages.success(
                 request,

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from studies import api, reader_api
+from studies import api, api_people, reader_api
 
 _study = "studies/<int:study_id>/"
 _trial = "reading/trials/<uuid:trial_uid>/"
@@ -33,21 +33,21 @@ api_urlpatterns: list = [
     path(_study + "cases/select/", api.StudyCasesSelectApi.as_view(), name="study-cases-select"),
     path(_study + "cases/add/", api.StudyCasesAddApi.as_view(), name="study-cases-add"),
     path(_study + "cases/exclude/", api.StudyCasesExcludeApi.as_view(), name="study-cases-exclude"),
-    path(_study + "invitations/", api.InvitationListApi.as_view(), name="study-invitations"),
+    path(_study + "invitations/", api_people.InvitationListApi.as_view(), name="study-invitations"),
     path(
         _study + "invitations/<int:invitation_id>/revoke/",
-        api.InvitationRevokeApi.as_view(),
+        api_people.InvitationRevokeApi.as_view(),
         name="study-invitation-revoke",
     ),
-    path(_study + "roles/", api.RoleListApi.as_view(), name="study-roles"),
+    path(_study + "roles/", api_people.RoleListApi.as_view(), name="study-roles"),
     path(
         _study + "roles/<str:username>/<str:role>/",
-        api.RoleDetailApi.as_view(),
+        api_people.RoleDetailApi.as_view(),
         name="study-role",
     ),
-    path(_study + "progress/", api.StudyProgressApi.as_view(), name="study-progress"),
-    path(_study + "readers/", api.StudyReadersApi.as_view(), name="study-readers"),
-    path("invitations/accept/", api.InvitationAcceptApi.as_view(), name="invitation-accept"),
+    path(_study + "progress/", api_people.StudyProgressApi.as_view(), name="study-progress"),
+    path(_study + "readers/", api_people.StudyReadersApi.as_view(), name="study-readers"),
+    path("invitations/accept/", api_people.InvitationAcceptApi.as_view(), name="invitation-accept"),
     # The reader's trial page
     path(_trial, reader_api.ReadingTrialApi.as_view(), name="reading-trial"),
     path(_trial + "answer/", reader_api.ReadingAnswerApi.as_view(), name="reading-trial-answer"),

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from explain.compute.catalog import EXPLAINERS
-from explain.services.precompute import ALIASES
+from explain.explainer_requests import ALIASES
 
 ARM_KIND_WORDS = (
     "placebo", "sham", "unaided", "randomized weights", "randomised weights",

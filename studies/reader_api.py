@@ -20,14 +20,14 @@ from rest_framework.views import APIView
 from core.errors import ServiceError
 from studies import reader_selectors
 from studies.models import Response as Answer
-from studies.reader_views import reading_blocked
+from studies.selectors.reading import CLOSED, CONSENT, reader_refusal
 from studies.serializers import DetailSerializer, ProblemsSerializer, StrictSerializer
 from studies.services.reading import AnswerError, trial_answer, trial_reveal
 
 TRIAL_NOT_FOUND = "no such trial"
-BLOCKED = {
-    "closed": "this study is closed; it takes no more reads",
-    "consent": "give your consent to the study before reading",
+BLOCKED = {  # what the trial page is told when it cannot read now (reader_refusal's reasons)
+    CLOSED: "this study is closed; it takes no more reads",
+    CONSENT: "give your consent to the study before reading",
 }
 
 
@@ -189,9 +189,10 @@ def _request_problems(errors: dict) -> list[str]:
     return problems
 
 
-def _problems(exc: ServiceError, **extra) -> Response:
+def _answer_problems(exc: AnswerError) -> Response:
+    """A refused answer: the problems every refusal lists (core.api), and `fields` per question."""
     return Response(
-        {"detail": "; ".join(exc.problems), "problems": exc.problems, **extra},
+        {"detail": "; ".join(exc.problems), "problems": exc.problems, "fields": exc.fields},
         status=status.HTTP_400_BAD_REQUEST,
     )
 
@@ -208,9 +209,9 @@ class ReadingTrialApi(ReadingApi):
     )
     def get(self, request, trial_uid):
         trial = _trial(request, trial_uid)
-        blocked = reading_blocked(enrollment=trial.session.enrollment)
-        if blocked:
-            return _problems(ServiceError(BLOCKED[blocked]))
+        refusal = reader_refusal(user=request.user, enrollment=trial.session.enrollment)
+        if refusal:
+            raise ServiceError(BLOCKED[refusal.reason])
         return Response(reader_selectors.trial_payload(trial=trial))
 
 
@@ -237,18 +238,16 @@ class ReadingAnswerApi(ReadingApi):
         try:
             body = request.data
         except ParseError as exc:  # a body that is not JSON: refused like any other answer
-            return _problems(ServiceError(f"the request body is not valid JSON: {exc.detail}"))
+            raise ServiceError(f"the request body is not valid JSON: {exc.detail}") from None
         data = ReadingAnswerSerializer(data=body)
         if not data.is_valid():  # the same shape as every other refusal, for the page
-            return _problems(ServiceError(_request_problems(data.errors)))
+            raise ServiceError(_request_problems(data.errors))
         try:
             trial_answer(acting_user=request.user, trial=trial, **data.validated_data)
         except AnswerError as exc:
-            return _problems(exc, fields=exc.fields)
+            return _answer_problems(exc)
         except PermissionError:
             raise NotFound(TRIAL_NOT_FOUND) from None
-        except ServiceError as exc:
-            return _problems(exc)
         trial = _trial(request, trial_uid)
         return Response({"payload": reader_selectors.trial_payload(trial=trial)})
 
@@ -265,6 +264,4 @@ class ReadingRevealApi(ReadingApi):
             trial = trial_reveal(acting_user=request.user, trial=trial)
         except PermissionError:
             raise NotFound(TRIAL_NOT_FOUND) from None
-        except ServiceError as exc:
-            return _problems(exc)
         return Response(reader_selectors.trial_payload(trial=trial))

@@ -1,7 +1,8 @@
-"""Reads that reach a reader's browser. Everything here is blind by construction: it never
-returns an arm's code, kind or explainer, a case's key, labels or ground truth (except the
-training feedback after a training trial is answered), or whether the AI is right. Files are
-addressed through the trial's opaque uid."""
+"""Reads that reach a reader's browser; the rules they follow (may the reader act, which stages
+and questions a trial has) are in `studies.selectors.reading`. Everything here is blind by
+construction: it never returns an arm's code, kind or explainer, a case's key, labels or ground
+truth (except the training feedback after a training trial is answered), or whether the AI is
+right. Files are addressed through the trial's opaque uid."""
 
 from __future__ import annotations
 
@@ -11,8 +12,15 @@ from django.urls import reverse
 from explain.models import Prediction
 from library.models import Case, CaseLabel
 from studies.models import Enrollment, Response, Study, StudyCase, Trial
-from studies.selectors import case_truth, enrollment_sessions, explanation_is_empty
-from studies.services.reading import questions_for, trial_explanation, trial_stages
+from studies.selectors.explanations import explanation_is_empty
+from studies.selectors.progress import enrollment_sessions
+from studies.selectors.reading import (
+    enrollment_has_consented,
+    questions_for,
+    trial_explanation,
+    trial_stages,
+)
+from studies.selectors.truth import case_truth
 
 EMPTY_OVERLAY = {"url": None, "empty": True}
 """The overlay of a heatmap that highlights no region: no image, the same for every explainer
@@ -29,7 +37,9 @@ MODALITY_PRESETS = {
 
 def reader_enrollments(*, user) -> list[dict]:
     rows = []
-    enrollments = Enrollment.objects.filter(reader=user).select_related("study").order_by("-enrolled_at")
+    enrollments = (
+        Enrollment.objects.filter(reader=user).select_related("study").order_by("-enrolled_at")
+    )
     for enrollment in enrollments:
         sessions = enrollment_sessions(enrollment=enrollment)
         rows.append(
@@ -45,12 +55,10 @@ def reader_enrollments(*, user) -> list[dict]:
     return rows
 
 
-def enrollment_has_consented(*, enrollment: Enrollment) -> bool:
-    return enrollment.consented_at is not None and enrollment.consent_version == enrollment.study.consent_version
-
-
 def reader_enrollment_get(*, user, study_id: int) -> Enrollment:
-    enrollment = Enrollment.objects.select_related("study").filter(reader=user, study_id=study_id).first()
+    enrollment = (
+        Enrollment.objects.select_related("study").filter(reader=user, study_id=study_id).first()
+    )
     if enrollment is None:
         raise Http404("no such study")
     return enrollment
@@ -67,16 +75,6 @@ def reader_trial_get(*, user, trial_uid) -> Trial:
     return trial
 
 
-def enrollment_next_trial(*, enrollment: Enrollment) -> Trial | None:
-    return (
-        Trial.objects.filter(session__enrollment=enrollment)
-        .exclude(state=Trial.State.DONE)
-        .select_related("session")
-        .order_by("session__index", "position")
-        .first()
-    )
-
-
 def _ai_visible(trial: Trial, stages: list[str]) -> bool:
     if not trial.arm.shows_ai:
         return False
@@ -89,19 +87,30 @@ def _file_url(trial: Trial, name: str) -> str:
     return reverse("studies:reader-trial-file", kwargs={"trial_uid": trial.uid, "name": name})
 
 
-def _questions(trial: Trial, study: Study, stage: str) -> list[dict]:
+def _questions(trial: Trial, study: Study, stage: str, explanation) -> list[dict]:
     return [
         {
-            "key": q.key, "kind": q.kind, "text": q.text, "help_text": q.help_text, "options": q.options,
-            "scale": q.scale, "points": q.points, "anchors": q.anchors, "required": q.required,
+            "key": q.key,
+            "kind": q.kind,
+            "text": q.text,
+            "help_text": q.help_text,
+            "options": q.options,
+            "scale": q.scale,
+            "points": q.points,
+            "anchors": q.anchors,
+            "required": q.required,
         }
-        for q in questions_for(study=study, trial=trial, stage=stage)
+        for q in questions_for(study=study, trial=trial, stage=stage, explanation=explanation)
     ]
 
 
 def _image(case: Case, trial: Trial) -> dict:
     presets = [
-        {"name": p.get("name") or f"File window {i + 1}", "center": p["center"], "width": p["width"]}
+        {
+            "name": p.get("name") or f"File window {i + 1}",
+            "center": p["center"],
+            "width": p["width"],
+        }
         for i, p in enumerate(case.window_presets or [])
         if p.get("center") is not None and p.get("width")
     ]
@@ -134,7 +143,7 @@ def _payload_stage(trial: Trial, stages: list[str]) -> str | None:
     return Response.Stage.FINAL
 
 
-def _ai_output(trial: Trial, study: Study) -> dict:
+def _ai_output(trial: Trial, study: Study, explanation) -> dict:
     """The AI output and the explanation of a trial whose AI output may be shown now."""
     out: dict = {"ai": None, "overlay": None, "similar_cases": []}
     prediction = Prediction.objects.filter(model_id=study.model_id, case_id=trial.case_id).first()
@@ -144,7 +153,6 @@ def _ai_output(trial: Trial, study: Study) -> dict:
             "positive_class": study.model.positive_class,
             "positive_probability": round(prediction.positive_probability, 3),
         }
-    explanation = trial_explanation(trial=trial)
     if explanation is None:
         return out
     if trial.arm.shows_heatmap and explanation_is_empty(explanation=explanation):
@@ -154,7 +162,10 @@ def _ai_output(trial: Trial, study: Study) -> dict:
     elif explanation.similar_cases:
         labels = _reference_labels([row["case_id"] for row in explanation.similar_cases], study)
         out["similar_cases"] = [
-            {"url": _file_url(trial, f"similar-{index}"), "label": labels.get(row["case_id"], "unknown")}
+            {
+                "url": _file_url(trial, f"similar-{index}"),
+                "label": labels.get(row["case_id"], "unknown"),
+            }
             for index, row in enumerate(explanation.similar_cases)
         ]
     return out
@@ -186,7 +197,8 @@ def trial_payload(*, trial: Trial) -> dict:
     stages = trial_stages(trial=trial, study=study)
     stage = _payload_stage(trial, stages)
     session_trials = list(trial.session.trials.order_by("position").values_list("pk", flat=True))
-    shown = _ai_output(trial, study) if _ai_visible(trial, stages) else {}
+    explanation = trial_explanation(trial=trial)  # looked up once: the overlay and the questions
+    shown = _ai_output(trial, study, explanation) if _ai_visible(trial, stages) else {}
     overlay = shown.get("overlay")
     return {
         "trial": str(trial.uid),
@@ -199,7 +211,9 @@ def trial_payload(*, trial: Trial) -> dict:
         "position": session_trials.index(trial.pk) + 1,
         "trials_in_session": len(session_trials),
         "image": _image(trial.case, trial),
-        "questions": _questions(trial, study, stage) if stage in Response.Stage.values else [],
+        "questions": _questions(trial, study, stage, explanation)
+        if stage in Response.Stage.values
+        else [],
         "first_answer": _first_answer(trial, stage, stages),
         "ai": shown.get("ai"),
         "overlay": overlay,
@@ -214,11 +228,15 @@ def _reference_labels(case_ids: list[int], study: Study) -> dict[int, str]:
     (the engine takes its references from the collection) is 'unknown': its label is the
     ground truth of a case the study's readers read."""
     in_study = set(
-        StudyCase.objects.filter(study=study, case_id__in=case_ids).values_list("case_id", flat=True)
+        StudyCase.objects.filter(study=study, case_id__in=case_ids).values_list(
+            "case_id", flat=True
+        )
     )
     case_ids = [pk for pk in case_ids if pk not in in_study]
     labels: dict[int, dict[str, int]] = {pk: {} for pk in case_ids}
-    for case_id, name, value in CaseLabel.objects.filter(case_id__in=case_ids).values_list("case_id", "name", "value"):
+    for case_id, name, value in CaseLabel.objects.filter(case_id__in=case_ids).values_list(
+        "case_id", "name", "value"
+    ):
         labels[case_id][name] = value
     positive = study.model.positive_class
     out = {}

@@ -20,13 +20,17 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from core.errors import ServiceError
+from core.pages import BAD_INPUT, attempt
 from studies import reader_selectors
 from studies.models import Enrollment, Study, Trial
-from studies.selectors import enrollment_sessions
+from studies.selectors import reading
+from studies.selectors.progress import enrollment_sessions
+from studies.selectors.reading import (
+    enrollment_next_trial,
+    reader_refusal,
+)
 from studies.services.reading import enrollment_consent, trial_show
 
-BAD_INPUT = 400
 CONFLICT = 409
 GONE = 410
 FILE_CACHE_CONTROL = "private, max-age=86400"
@@ -35,13 +39,10 @@ FILE_CACHE_CONTROL = "private, max-age=86400"
 # Shared checks ------------------------------------------------------------------------------
 
 
-def reading_blocked(*, enrollment: Enrollment) -> str | None:
-    """Why the reader cannot read in this study now ('closed' or 'consent'), or None."""
-    if enrollment.study.status != Study.Status.OPEN:
-        return "closed"
-    if not reader_selectors.enrollment_has_consented(enrollment=enrollment):
-        return "consent"
-    return None
+def _blocked(request, enrollment: Enrollment) -> str | None:
+    """Why the reader cannot read in this study now (`reading.CLOSED` or `reading.CONSENT`)."""
+    refusal = reader_refusal(user=request.user, enrollment=enrollment)
+    return refusal.reason if refusal else None
 
 
 def _closed_page(request, enrollment: Enrollment, *, status: int = GONE):
@@ -82,7 +83,7 @@ def _locked_message(row: dict) -> str:
 
 def _next_step(enrollment: Enrollment, rows: list[dict]) -> dict:
     """What the reader does next: read (`trial`), wait for a locked session, or nothing left."""
-    trial = reader_selectors.enrollment_next_trial(enrollment=enrollment)
+    trial = enrollment_next_trial(enrollment=enrollment)
     if trial is None:
         return {
             "kind": "finished",
@@ -102,6 +103,18 @@ def _session_just_done(step: dict) -> int | None:
     if trial is None or trial.session.index == 0 or trial.session.started_at is not None:
         return None
     return trial.session.index  # the previous session's 1-based number
+
+
+def _consent(request, enrollment: Enrollment) -> list[str]:
+    """Record the consent the reader POSTed; the problems when it is refused."""
+    try:
+        version = int(request.POST.get("consent_version", ""))
+    except ValueError:
+        return ["the consent form was incomplete; read the text and agree again"]
+    _, problems = attempt(
+        enrollment_consent, acting_user=request.user, enrollment=enrollment, consent_version=version
+    )
+    return problems
 
 
 # Pages --------------------------------------------------------------------------------------
@@ -124,27 +137,18 @@ def reader_home(request):
 def reader_study(request, study_id: int):
     enrollment = reader_selectors.reader_enrollment_get(user=request.user, study_id=study_id)
     study = enrollment.study
-    if study.status != Study.Status.OPEN:
+    blocked = _blocked(request, enrollment)
+    if blocked == reading.CLOSED:
         return _closed_page(request, enrollment, status=200 if request.method == "GET" else GONE)
     problems: list[str] = []
-    consented = reader_selectors.enrollment_has_consented(enrollment=enrollment)
+    consented = blocked is None
     if request.method == "POST":
         if consented:
             return redirect("studies:reader-study", study_id=study.pk)
-        try:
-            version = int(request.POST.get("consent_version", ""))
-        except ValueError:
-            problems = ["the consent form was incomplete; read the text and agree again"]
-        else:
-            try:
-                enrollment_consent(
-                    acting_user=request.user, enrollment=enrollment, consent_version=version
-                )
-            except ServiceError as exc:
-                problems = exc.problems
-            else:
-                messages.success(request, "Thank you: your consent is recorded.")
-                return redirect("studies:reader-study", study_id=study.pk)
+        problems = _consent(request, enrollment)
+        if not problems:
+            messages.success(request, "Thank you: your consent is recorded.")
+            return redirect("studies:reader-study", study_id=study.pk)
     if not consented:
         return render(
             request,
@@ -178,10 +182,10 @@ def reader_study(request, study_id: int):
 @require_GET
 def reader_next(request, study_id: int):
     enrollment = reader_selectors.reader_enrollment_get(user=request.user, study_id=study_id)
-    blocked = reading_blocked(enrollment=enrollment)
-    if blocked == "closed":
+    blocked = _blocked(request, enrollment)
+    if blocked == reading.CLOSED:
         return _closed_page(request, enrollment)
-    if blocked == "consent":
+    if blocked == reading.CONSENT:
         return redirect("studies:reader-study", study_id=study_id)
     step = _next_step(enrollment, _session_rows(enrollment_sessions(enrollment=enrollment)))
     if step["kind"] != "read":  # the study page says why: finished, or when the session opens
@@ -196,21 +200,22 @@ def reader_trial(request, trial_uid):
     trial = reader_selectors.reader_trial_get(user=request.user, trial_uid=trial_uid)
     enrollment = trial.session.enrollment
     study = enrollment.study
-    blocked = reading_blocked(enrollment=enrollment)
-    if blocked == "closed":
+    blocked = _blocked(request, enrollment)
+    if blocked == reading.CLOSED:
         return _closed_page(request, enrollment)
-    if blocked == "consent":
+    if blocked == reading.CONSENT:
         return redirect("studies:reader-study", study_id=study.pk)
     if trial.state == Trial.State.DONE:  # answers are final and readers do not go back
-        messages.info(request, "That case is finished; its answers cannot be changed. Here is your next case.")
+        messages.info(
+            request, "That case is finished; its answers cannot be changed. Here is your next case."
+        )
         return redirect("studies:reader-next", study_id=study.pk)
-    try:
-        trial = trial_show(acting_user=request.user, trial=trial)
-    except ServiceError as exc:
+    trial, problems = attempt(trial_show, acting_user=request.user, trial=trial)
+    if problems:
         return render(
             request,
             "studies/reader/blocked.html",
-            {"study": study, "problems": exc.problems},
+            {"study": study, "problems": problems},
             status=CONFLICT,
         )
     return render(
@@ -226,7 +231,7 @@ def reader_trial_file(request, trial_uid, name: str):
     """A file of the reader's trial. The headers are the same for every file of a kind: no file
     name, and an ETag that is a digest, so nothing names the case or what computed the file."""
     trial = reader_selectors.reader_trial_get(user=request.user, trial_uid=trial_uid)
-    if reading_blocked(enrollment=trial.session.enrollment):
+    if _blocked(request, trial.session.enrollment):
         raise Http404("not available")
     storage_name, content_type = reader_selectors.trial_file(trial=trial, name=name)
     if not storage_name or not default_storage.exists(storage_name):

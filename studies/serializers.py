@@ -9,14 +9,13 @@ Only the statistician's audited reveal (`RevealedArmSerializer`) shows what each
 
 from __future__ import annotations
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from explain.models import ClassifierModel
 from library.models import Collection
 from studies import selectors
-from studies.models import Arm, Invitation, Question, Study, StudyCase, StudyRole
+from studies.models import Arm, Question, Study, StudyCase
 from studies.selectors import BLINDED_KIND, arm_blinded_kind
 
 # Output-only kinds are documented as text, not enums, so that the schema has one `ArmKindEnum`
@@ -28,15 +27,12 @@ BLINDED_KIND_HELP = (
 # Bounds of the database columns, so that an absurd number is a 400 and not a database error.
 SMALL_INT_MAX = 32767
 ID_MAX = 2**63 - 1
-INVITATION_STATES = ["pending", "accepted", "revoked", "expired"]
 READERS_SEE_ONLY = "Readers never see it: they see only reader_title and reader_description."
 WARNINGS_HELP = (
     "what the coordinator should know before opening, without stopping it from opening: reader-facing"
     " texts that could unblind, no reader-facing title, empty explanations, no case the AI gets wrong"
     " (drafts only; empty once the study opened)"
 )
-
-
 
 
 class StrictSerializer(serializers.Serializer):
@@ -68,18 +64,26 @@ class _StudyFieldsSerializer(StrictSerializer):
     """The configurable study fields, all optional (create and PATCH)."""
 
     title = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, help_text=f"internal (protocol) title. {READERS_SEE_ONLY}"
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text=f"internal (protocol) title. {READERS_SEE_ONLY}",
     )
     description = serializers.CharField(
-        required=False, allow_blank=True, help_text=f"internal protocol description. {READERS_SEE_ONLY}"
+        required=False,
+        allow_blank=True,
+        help_text=f"internal protocol description. {READERS_SEE_ONLY}",
     )
     reader_title = serializers.CharField(
-        max_length=200, required=False, allow_blank=True,
+        max_length=200,
+        required=False,
+        allow_blank=True,
         help_text="what readers are told the study is called (blank: a neutral 'Reader study'); readers see"
         " only this title and reader_description",
     )
     reader_description = serializers.CharField(
-        required=False, allow_blank=True,
+        required=False,
+        allow_blank=True,
         help_text="what readers are told about the study; readers see only this and reader_title",
     )
     instructions = serializers.CharField(required=False, allow_blank=True)
@@ -108,7 +112,9 @@ class _StudyFieldsSerializer(StrictSerializer):
 
 
 class StudyCreateSerializer(_StudyFieldsSerializer):
-    title = serializers.CharField(max_length=200, help_text=f"internal (protocol) title. {READERS_SEE_ONLY}")
+    title = serializers.CharField(
+        max_length=200, help_text=f"internal (protocol) title. {READERS_SEE_ONLY}"
+    )
 
 
 class StudyUpdateSerializer(_StudyFieldsSerializer):
@@ -242,7 +248,9 @@ class CasesAddSerializer(StrictSerializer):
     )
     case_ids = _case_ids(required=False, default=list)
     keys = serializers.ListField(
-        child=serializers.CharField(max_length=255), required=False, default=list,
+        child=serializers.CharField(max_length=255),
+        required=False,
+        default=list,
         help_text="case keys within the study's collections",
     )
 
@@ -392,122 +400,8 @@ class ReadinessSerializer(serializers.Serializer):
     problems = serializers.ListField(child=serializers.CharField())
     warnings = serializers.ListField(child=serializers.CharField(), help_text=WARNINGS_HELP)
     empty_explanations = EmptyExplanationSerializer(
-        many=True, help_text="cases whose explanation highlights no region (readers see 'No region highlighted')"
+        many=True,
+        help_text="cases whose explanation highlights no region (readers see 'No region highlighted')",
     )
     arms = ArmReadinessSerializer(many=True)
     ai_wrong = AiWrongSerializer()
-
-
-class ProgressSerializer(serializers.Serializer):
-    reader = serializers.CharField()
-    reader_index = serializers.IntegerField()
-    trials_total = serializers.IntegerField()
-    trials_done = serializers.IntegerField()
-    sessions_total = serializers.IntegerField()
-    sessions_unlocked = serializers.IntegerField()
-    sessions_done = serializers.IntegerField()
-    last_activity = serializers.DateTimeField(allow_null=True)
-    consented = serializers.BooleanField()
-
-
-class ReaderSerializer(serializers.Serializer):
-    username = serializers.CharField()
-    enrolled = serializers.BooleanField()
-    years_experience = serializers.IntegerField(allow_null=True)
-    specialty = serializers.CharField(allow_blank=True)
-    is_radiologist = serializers.BooleanField(allow_null=True)
-
-
-# People -------------------------------------------------------------------------------------
-
-
-class RoleSerializer(serializers.ModelSerializer):
-    username = serializers.CharField(source="user.username", read_only=True)
-
-    class Meta:
-        model = StudyRole
-        fields = ["username", "role", "added_at"]
-        read_only_fields = fields
-
-
-class RoleAddSerializer(StrictSerializer):
-    username = serializers.CharField(max_length=150)
-    role = serializers.ChoiceField(choices=StudyRole.Role.choices)
-
-
-class InvitationSerializer(serializers.ModelSerializer):
-    """An invitation without its token (only its hash is stored)."""
-
-    state = serializers.SerializerMethodField()
-    created_by = serializers.CharField(
-        source="created_by.username", default=None, allow_null=True, read_only=True
-    )
-    user = serializers.CharField(
-        source="user.username", default=None, allow_null=True, read_only=True
-    )
-
-    class Meta:
-        model = Invitation
-        fields = [
-            "id",
-            "email",
-            "state",
-            "created_at",
-            "created_by",
-            "expires_at",
-            "accepted_at",
-            "revoked_at",
-            "user",
-        ]
-        read_only_fields = fields
-
-    @extend_schema_field(serializers.ChoiceField(choices=INVITATION_STATES))
-    def get_state(self, invitation: Invitation) -> str:
-        if invitation.accepted_at:
-            return "accepted"
-        if invitation.revoked_at:
-            return "revoked"
-        if invitation.expires_at <= timezone.now():
-            return "expired"
-        return "pending"
-
-
-class InvitationCreatedSerializer(InvitationSerializer):
-    link = serializers.CharField(
-        read_only=True,
-        help_text="the one-time link to send the reader; shown in this response only",
-    )
-
-    class Meta(InvitationSerializer.Meta):
-        fields = [*InvitationSerializer.Meta.fields, "link"]
-        read_only_fields = fields
-
-
-class InvitationCreateSerializer(StrictSerializer):
-    email = serializers.CharField(max_length=254)
-    valid_days = serializers.IntegerField(
-        required=False, allow_null=True, default=None, help_text="1 to 90 (default: the site's)"
-    )
-
-
-class InvitationAcceptSerializer(StrictSerializer):
-    token = serializers.CharField(max_length=200)
-    password = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        write_only=True,
-        style={"input_type": "password"},
-        help_text="the new account's password (not needed when signed in)",
-    )
-    years_experience = serializers.IntegerField(required=False, allow_null=True)
-    specialty = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    is_radiologist = serializers.BooleanField(required=False, allow_null=True)
-
-
-class InvitationAcceptedSerializer(serializers.Serializer):
-    username = serializers.CharField()
-    study = serializers.IntegerField(help_text="id of the study the reader joined")
-    study_title = serializers.CharField()
-    enrolled = serializers.BooleanField(
-        help_text="whether the reader already has a schedule (the study is open)"
-    )

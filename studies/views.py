@@ -1,10 +1,10 @@
 """Coordinator pages of the studies app, and the invitation page readers open.
 
 Views parse input with `studies.forms`, call one service (writes) or selectors (reads) and
-render. A ServiceError's problems are listed on the page with HTTP 400. Only people who may
-view a study (its coordinators, site admins, its statistician) see that its pages exist; writes
-need `study_can_manage`. The explainer behind an arm appears only through `arm_condition`
-(draft only) and the statistician's audited reveal.
+render. A ServiceError's problems are listed on the page with HTTP 400 (`core.pages.attempt`).
+Only people who may view a study (its coordinators, site admins, its statistician) see that its
+pages exist; writes need `study_can_manage`. The explainer behind an arm appears only through
+`arm_condition` (draft only) and the statistician's audited reveal.
 
 This module holds the access decorator, the study list, the overview (open and close), the
 details, progress, the statistician's reveal, the audit trail and the invitation link; arms and
@@ -27,9 +27,9 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from core.errors import ServiceError
+from core.pages import BAD_INPUT, attempt
 from core.permissions import is_coordinator
-from studies import randomization, selectors, services
+from studies import selectors, services
 from studies.forms import (
     AuditFilterForm,
     ConfirmForm,
@@ -37,9 +37,8 @@ from studies.forms import (
     StudyCreateForm,
     StudyEditForm,
 )
-from studies.models import Question, Study, StudyCase, StudyRole
+from studies.models import Study, StudyRole
 
-BAD_INPUT = 400
 FORBIDDEN = 403
 GONE = 410
 
@@ -89,7 +88,10 @@ def study_list(request):
     return render(
         request,
         "studies/study_list.html",
-        {"studies": selectors.study_list_for_user(user=request.user), "can_create": is_coordinator(request.user)},
+        {
+            "studies": selectors.study_list_for_user(user=request.user),
+            "can_create": is_coordinator(request.user),
+        },
     )
 
 
@@ -101,107 +103,32 @@ def study_create(request):
     form = StudyCreateForm(request.POST or None)
     problems: list[str] = []
     if request.method == "POST" and form.is_valid():
-        try:
-            study = services.study_create(acting_user=request.user, **form.service_values())
-        except ServiceError as exc:
-            problems = exc.problems
-        else:
+        study, problems = attempt(
+            services.study_create, acting_user=request.user, **form.service_values()
+        )
+        if not problems:
             messages.success(request, f"Study '{study.title}' created as a draft.")
             return redirect("studies:study-detail", study_id=study.pk)
     status = BAD_INPUT if problems or form.errors else 200
-    return render(request, "studies/study_create.html", {"form": form, "problems": problems}, status=status)
+    return render(
+        request, "studies/study_create.html", {"form": form, "problems": problems}, status=status
+    )
 
 
 # Overview, open and close -------------------------------------------------------------------
 
 
-def _checklist(study: Study) -> list[dict]:
-    cases = selectors.study_case_ids(study=study)
-    arms = list(study.arms.all())
-    questions = list(study.questions.all())
-    readiness = selectors.arm_readiness(study=study)
-    roles = list(study.roles.values_list("role", flat=True))
-    return [
-        {
-            "name": "Details",
-            "url": "studies:study-edit",
-            "done": bool(
-                study.title.strip() and study.consent_text.strip() and study.model_id
-                and study.collections.exists()
-            ),
-            "summary": (
-                f"model {study.model.name if study.model_id else '(none)'} · "
-                f"{study.collections.count()} collection(s) · "
-                f"{'consent text written' if study.consent_text.strip() else 'no consent text'}"
-            ),
-        },
-        {
-            "name": "Cases",
-            "url": "studies:study-cases",
-            "done": bool(cases[StudyCase.Role.MAIN]),
-            "summary": ", ".join(f"{len(ids)} {role}" for role, ids in cases.items()),
-        },
-        {
-            "name": "Arms",
-            "url": "studies:study-arms",
-            "done": bool(arms),
-            "summary": " ".join(arm.code for arm in arms) or "no arms",
-        },
-        {
-            "name": "Questions",
-            "url": "studies:study-questions",
-            "done": any(q.kind == Question.Kind.DIAGNOSIS for q in questions),
-            "summary": f"{len(questions)} question(s)",
-        },
-        _design_step(study, cases, arms),
-        {
-            "name": "People",
-            "url": "studies:study-people",
-            "done": StudyRole.Role.READER in roles or study.invitations.exists(),
-            "summary": (
-                f"{roles.count(StudyRole.Role.COORDINATOR)} coordinator(s), "
-                f"{roles.count(StudyRole.Role.STATISTICIAN)} statistician(s), "
-                f"{roles.count(StudyRole.Role.READER)} reader(s)"
-            ),
-        },
-        {
-            "name": "Readiness",
-            "url": "studies:study-readiness",
-            "done": bool(readiness) and all(row["ready"] for row in readiness),
-            "summary": f"{sum(row['ready'] for row in readiness)} of {len(readiness)} arm(s) ready",
-        },
-    ]
-
-
-def _design_step(study: Study, cases: dict, arms: list) -> dict:
-    """The design is chosen when the study is created (it has defaults); it is to do only while
-    it does not fit the arms and cases (checked once both exist)."""
-    main = cases[StudyCase.Role.MAIN]
-    problems = randomization.validate_design(
-        design=study.design, cases=main, arms=[arm.code for arm in arms],
-        sessions=study.sessions, washout_days=study.washout_days,
-        training_cases=cases[StudyCase.Role.TRAINING], attention_cases=cases[StudyCase.Role.ATTENTION],
-    ) if arms and main else []
-    summary = (
-        f"{study.get_design_display()} · {study.get_protocol_display()} · "
-        f"{study.sessions} session(s), washout {study.washout_days} day(s)"
-    )
-    if problems:
-        summary += f" · {problems[0]}"
-    elif not (arms and main):
-        summary += " · checked against the arms and cases once both exist"
-    return {"name": "Design", "url": "studies:study-edit", "done": not problems, "summary": summary}
-
-
 def _overview(request, study: Study, *, problems_from_action=(), status: int = 200):
     draft = study.status == Study.Status.DRAFT
     return _page(
-        request, study, "studies/study_detail.html",
+        request,
+        study,
+        "studies/study_detail.html",
         {
             "opening_problems": selectors.study_problems(study=study) if draft else [],
             "warnings": selectors.study_warnings(study=study) if draft else [],
             "problems": list(problems_from_action),
-            "steps": _checklist(study) if draft else [],
+            "steps": selectors.study_checklist(study=study) if draft else [],
             "confirm_form": ConfirmForm(),
         },
         status=status,
@@ -220,12 +147,14 @@ def _lifecycle_action(service, done_message: str):
         form = ConfirmForm(request.POST)
         if not form.is_valid():
             return _overview(
-                request, study, problems_from_action=["tick the confirmation box first"], status=BAD_INPUT
+                request,
+                study,
+                problems_from_action=["tick the confirmation box first"],
+                status=BAD_INPUT,
             )
-        try:
-            service(acting_user=request.user, study=study)
-        except ServiceError as exc:
-            return _overview(request, study, problems_from_action=exc.problems, status=BAD_INPUT)
+        _, problems = attempt(service, acting_user=request.user, study=study)
+        if problems:
+            return _overview(request, study, problems_from_action=problems, status=BAD_INPUT)
         messages.success(request, done_message)
         return redirect("studies:study-detail", study_id=study.pk)
 
@@ -233,7 +162,8 @@ def _lifecycle_action(service, done_message: str):
 
 
 study_open = _lifecycle_action(
-    services.study_open, "The study is open: its configuration is frozen and its readers are enrolled."
+    services.study_open,
+    "The study is open: its configuration is frozen and its readers are enrolled.",
 )
 study_close = _lifecycle_action(services.study_close, "The study is closed: no new reads start.")
 
@@ -247,18 +177,20 @@ def study_edit(request, study: Study):
     form = StudyEditForm.for_study(study, request.POST or None)
     problems: list[str] = []
     if request.method == "POST" and form.is_valid():
-        try:
-            services.study_update(acting_user=request.user, study=study, **form.service_values())
-        except ServiceError as exc:
-            problems = exc.problems
-        else:
+        _, problems = attempt(
+            services.study_update, acting_user=request.user, study=study, **form.service_values()
+        )
+        if not problems:
             messages.success(request, "Details saved.")
             return redirect("studies:study-edit", study_id=study.pk)
     status = BAD_INPUT if problems or form.errors else 200
     warnings = selectors.study_warnings(study=study) if study.status == Study.Status.DRAFT else []
     return _page(
-        request, study, "studies/study_edit.html",
-        {"form": form, "problems": problems, "warnings": warnings}, status=status,
+        request,
+        study,
+        "studies/study_edit.html",
+        {"form": form, "problems": problems, "warnings": warnings},
+        status=status,
     )
 
 
@@ -267,7 +199,12 @@ def study_edit(request, study: Study):
 
 @study_view()
 def study_progress(request, study: Study):
-    return _page(request, study, "studies/study_progress.html", {"rows": selectors.study_progress(study=study)})
+    return _page(
+        request,
+        study,
+        "studies/study_progress.html",
+        {"rows": selectors.study_progress(study=study)},
+    )
 
 
 RESPONSES_SHOWN = 500
@@ -276,7 +213,9 @@ RESPONSES_SHOWN = 500
 @study_view()
 def study_responses(request, study: Study):
     rows = selectors.study_responses(study=study, limit=RESPONSES_SHOWN)
-    return _page(request, study, "studies/study_responses.html", {"rows": rows, "limit": RESPONSES_SHOWN})
+    return _page(
+        request, study, "studies/study_responses.html", {"rows": rows, "limit": RESPONSES_SHOWN}
+    )
 
 
 @study_view()
@@ -285,10 +224,15 @@ def study_reveal(request, study: Study):
     """The statistician's unblinding page. Every reveal is recorded in the audit trail. Anyone
     else who may see the study (its coordinators, site admins) gets a 403 page saying who can
     unblind and how a site admin who must do it becomes the study's statistician."""
-    if not selectors.study_has_role(study=study, user=request.user, role=StudyRole.Role.STATISTICIAN):
+    if not selectors.study_has_role(
+        study=study, user=request.user, role=StudyRole.Role.STATISTICIAN
+    ):
         return _page(
-            request, study, "studies/study_reveal_refused.html",
-            {"is_site_admin": request.user.is_superuser}, status=FORBIDDEN,
+            request,
+            study,
+            "studies/study_reveal_refused.html",
+            {"is_site_admin": request.user.is_superuser},
+            status=FORBIDDEN,
         )
     arms = None
     if request.method == "POST":
@@ -322,12 +266,18 @@ def study_audit(request, study: Study):
     """Who did what to the study, when and from where; filters and pages (GET)."""
     form = _audit_filter_form(request, study)
     if not form.is_valid():
-        return _page(request, study, "studies/study_audit.html", {"form": form, "rows": []}, status=BAD_INPUT)
+        return _page(
+            request, study, "studies/study_audit.html", {"form": form, "rows": []}, status=BAD_INPUT
+        )
     entries = selectors.audit_entries_for_study(study=study, **form.filters())
     page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
-    query = urlencode([(key, value) for key, value in request.GET.items() if key != "page" and value])
+    query = urlencode(
+        [(key, value) for key, value in request.GET.items() if key != "page" and value]
+    )
     return _page(
-        request, study, "studies/study_audit.html",
+        request,
+        study,
+        "studies/study_audit.html",
         {
             "form": form,
             "listed": True,
@@ -344,15 +294,22 @@ def study_audit_csv(request, study: Study):
     """The (filtered) audit trail as CSV, streamed; the export is recorded in the trail."""
     form = _audit_filter_form(request, study)
     if not form.is_valid():
-        problems = [f"{field}: {message}" if field != "__all__" else message
-                    for field, messages_ in form.errors.items() for message in messages_]
-        return HttpResponse("\n".join(problems) + "\n", status=BAD_INPUT, content_type="text/plain; charset=utf-8")
+        problems = [
+            f"{field}: {message}" if field != "__all__" else message
+            for field, messages_ in form.errors.items()
+            for message in messages_
+        ]
+        return HttpResponse(
+            "\n".join(problems) + "\n", status=BAD_INPUT, content_type="text/plain; charset=utf-8"
+        )
     try:
         rows = services.study_audit_export(acting_user=request.user, study=study, **form.filters())
     except PermissionError:
         raise Http404("not found") from None
     writer = csv.writer(_Echo())
-    response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="study-{study.pk}-audit.csv"'
     response["Cache-Control"] = "private, no-store"
     return response
@@ -365,20 +322,18 @@ def study_audit_csv(request, study: Study):
 def invitation_accept(request, token: str):
     """A reader's invitation link: sets up their account (or adds the study to the signed-in
     one) and gives them the reader role. An unusable link answers 410 with the reason."""
-    try:
-        invitation = services.invitation_get_valid(token=token)
-    except ServiceError as exc:
-        return render(request, "studies/invitation_invalid.html", {"problems": exc.problems}, status=GONE)
+    invitation, unusable = attempt(services.invitation_get_valid, token=token)
+    if unusable:
+        return render(
+            request, "studies/invitation_invalid.html", {"problems": unusable}, status=GONE
+        )
     signed_in = request.user.is_authenticated
     form = None if signed_in else InvitationAcceptForm(request.POST or None)
     problems: list[str] = []
     if request.method == "POST" and (form is None or form.is_valid()):
         values = {"acting_user": request.user} if signed_in else form.service_values()
-        try:
-            reader = services.invitation_accept(token=token, **values)
-        except ServiceError as exc:
-            problems = exc.problems
-        else:
+        reader, problems = attempt(services.invitation_accept, token=token, **values)
+        if not problems:
             if not signed_in:
                 login(request, reader, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(
@@ -387,7 +342,8 @@ def invitation_accept(request, token: str):
             return redirect("home")
     status = BAD_INPUT if problems or (form is not None and form.errors) else 200
     return render(
-        request, "studies/invitation_accept.html",
+        request,
+        "studies/invitation_accept.html",
         {"invitation": invitation, "form": form, "problems": problems, "signed_in": signed_in},
         status=status,
     )

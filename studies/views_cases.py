@@ -17,17 +17,18 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from core.errors import ServiceError
+from core.pages import BAD_INPUT, attempt, flash_problems
 from studies import selectors, services
 from studies.forms import CaseExcludeForm, CasePickForm, CaseSelectForm
 from studies.models import Study, StudyCase
-from studies.views import BAD_INPUT, _page, study_view
+from studies.views import _page, study_view
 
 
 def _form_problems(form) -> list[str]:
     return [
         message if field == "__all__" else f"{form.fields[field].label or field}: {message}"
-        for field, errors in form.errors.items() for message in errors
+        for field, errors in form.errors.items()
+        for message in errors
     ]
 
 
@@ -44,7 +45,9 @@ def _available_split(request, splits: list[dict]) -> str | None:
     return wanted if wanted is not None and any(row["split"] == wanted for row in splits) else None
 
 
-def _cases_page(request, study: Study, *, select_form=None, pick_form=None, problems=(), status: int = 200):
+def _cases_page(
+    request, study: Study, *, select_form=None, pick_form=None, problems=(), status: int = 200
+):
     splits = selectors.study_case_splits(study=study)
     chosen = selectors.study_case_rows(study=study)
     counts = dict.fromkeys(StudyCase.Role.values, 0)
@@ -52,7 +55,9 @@ def _cases_page(request, study: Study, *, select_form=None, pick_form=None, prob
         counts[row["role"]] += 1
     shown_split = _available_split(request, splits)
     return _page(
-        request, study, "studies/study_cases.html",
+        request,
+        study,
+        "studies/study_cases.html",
         {
             "form": select_form or CaseSelectForm(splits=splits),
             "pick_form": pick_form or CasePickForm(),
@@ -77,10 +82,11 @@ def study_cases(request, study: Study):
     form = CaseSelectForm(request.POST, splits=selectors.study_case_splits(study=study))
     if not form.is_valid():
         return _cases_page(request, study, select_form=form, status=BAD_INPUT)
-    try:
-        counts = services.study_cases_select(acting_user=request.user, study=study, **form.cleaned_data)
-    except ServiceError as exc:
-        return _cases_page(request, study, select_form=form, problems=exc.problems, status=BAD_INPUT)
+    counts, problems = attempt(
+        services.study_cases_select, acting_user=request.user, study=study, **form.cleaned_data
+    )
+    if problems:
+        return _cases_page(request, study, select_form=form, problems=problems, status=BAD_INPUT)
     messages.success(request, f"Cases chosen: {_counts_message(counts)}.")
     return redirect("studies:study-cases", study_id=study.pk)
 
@@ -91,11 +97,14 @@ def cases_add(request, study: Study):
     """Add cases picked by hand (ticked or by key) in one role, keeping the others."""
     form = CasePickForm(request.POST)
     if not form.is_valid():
-        return _cases_page(request, study, pick_form=form, problems=_form_problems(form), status=BAD_INPUT)
-    try:
-        counts = services.study_cases_add(acting_user=request.user, study=study, **form.service_values())
-    except ServiceError as exc:
-        return _cases_page(request, study, pick_form=form, problems=exc.problems, status=BAD_INPUT)
+        return _cases_page(
+            request, study, pick_form=form, problems=_form_problems(form), status=BAD_INPUT
+        )
+    counts, problems = attempt(
+        services.study_cases_add, acting_user=request.user, study=study, **form.service_values()
+    )
+    if problems:
+        return _cases_page(request, study, pick_form=form, problems=problems, status=BAD_INPUT)
     messages.success(request, f"Cases added; the study now has {_counts_message(counts)}.")
     url = reverse("studies:study-cases", kwargs={"study_id": study.pk})
     shown = request.POST.get("shown_split")
@@ -108,15 +117,19 @@ def cases_exclude(request, study: Study):
     """Take the ticked cases out of the selection (from the case page or the readiness page's
     list of empty explanations)."""
     form = CaseExcludeForm(request.POST)
-    back = "studies:study-readiness" if request.POST.get("back") == "readiness" else "studies:study-cases"
+    back = (
+        "studies:study-readiness"
+        if request.POST.get("back") == "readiness"
+        else "studies:study-cases"
+    )
     problems = _form_problems(form) if not form.is_valid() else []
     if not problems:
-        try:
-            counts = services.study_cases_exclude(
-                acting_user=request.user, study=study, case_ids=form.cleaned_data["case_ids"]
-            )
-        except ServiceError as exc:
-            problems = exc.problems
+        counts, problems = attempt(
+            services.study_cases_exclude,
+            acting_user=request.user,
+            study=study,
+            case_ids=form.cleaned_data["case_ids"],
+        )
     if problems:
         if back == "studies:study-readiness":
             return _readiness_page(request, study, problems=problems, status=BAD_INPUT)
@@ -129,9 +142,12 @@ def cases_exclude(request, study: Study):
 
 
 def _readiness_page(request, study: Study, *, problems=(), status: int = 200):
-    conditions = {arm.code: selectors.arm_condition(arm=arm, study=study) for arm in study.arms.all()}
+    conditions = {
+        arm.code: selectors.arm_condition(arm=arm, study=study) for arm in study.arms.all()
+    }
     rows = [
-        {**row, "condition": conditions[row["code"]]} for row in selectors.arm_readiness(study=study)
+        {**row, "condition": conditions[row["code"]]}
+        for row in selectors.arm_readiness(study=study)
     ]
     role_labels = dict(StudyCase.Role.choices)
     empty = [
@@ -139,11 +155,15 @@ def _readiness_page(request, study: Study, *, problems=(), status: int = 200):
         for row in selectors.study_empty_explanation_rows(study=study)
     ]
     return _page(
-        request, study, "studies/study_readiness.html",
+        request,
+        study,
+        "studies/study_readiness.html",
         {
             "rows": rows,
             "ai_wrong": selectors.study_ai_wrong(study=study),
-            "warnings": selectors.study_warnings(study=study) if study.status == Study.Status.DRAFT else [],
+            "warnings": selectors.study_warnings(study=study)
+            if study.status == Study.Status.DRAFT
+            else [],
             "empty": empty,
             "problems": list(problems),
             "precompute_url": reverse("explain:job-list"),
@@ -160,14 +180,13 @@ def study_readiness(request, study: Study):
 @study_view(manage=True)
 @require_POST
 def study_precompute(request, study: Study):
-    try:
-        jobs = services.study_precompute(acting_user=request.user, study=study)
-    except ServiceError as exc:
-        for problem in exc.problems:
-            messages.error(request, problem)
+    jobs, problems = attempt(services.study_precompute, acting_user=request.user, study=study)
+    if problems:
+        flash_problems(request, problems)
         return redirect("studies:study-readiness", study_id=study.pk)
     for job in jobs:
         messages.success(
-            request, f"Precompute job {job.pk} started on {job.collection.name}; results that exist are reused."
+            request,
+            f"Precompute job {job.pk} started on {job.collection.name}; results that exist are reused.",
         )
     return redirect("studies:study-readiness", study_id=study.pk)

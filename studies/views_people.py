@@ -15,11 +15,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from core.errors import ServiceError
+from core.pages import BAD_INPUT, attempt
 from studies import selectors, services
 from studies.forms import InviteForm, RoleForm
 from studies.models import Invitation, Study, StudyRole
-from studies.views import BAD_INPUT, _page, study_view
+from studies.views import _page, study_view
 
 NEW_LINK_SESSION_KEY = "studies.new_invitation_link"
 
@@ -44,7 +44,9 @@ def _pop_new_link(request, study: Study) -> str:
     return stored.get("link", "")
 
 
-def _people_page(request, study: Study, *, role_form=None, invite_form=None, problems=(), status: int = 200):
+def _people_page(
+    request, study: Study, *, role_form=None, invite_form=None, problems=(), status: int = 200
+):
     now = timezone.now()
     invitations = [
         {"invitation": invitation, "state": invitation_state(invitation, now)}
@@ -52,7 +54,9 @@ def _people_page(request, study: Study, *, role_form=None, invite_form=None, pro
     ]
     closed = study.status == Study.Status.CLOSED
     return _page(
-        request, study, "studies/study_people.html",
+        request,
+        study,
+        "studies/study_people.html",
         {
             "roles": study.roles.select_related("user").order_by("role", "user__username"),
             "readers": selectors.study_readers(study=study),
@@ -77,10 +81,11 @@ def study_people(request, study: Study):
     form = RoleForm(request.POST, closed=study.status == Study.Status.CLOSED)
     if not form.is_valid():
         return _people_page(request, study, role_form=form, status=BAD_INPUT)
-    try:
-        services.study_role_add(acting_user=request.user, study=study, **form.cleaned_data)
-    except ServiceError as exc:
-        return _people_page(request, study, role_form=form, problems=exc.problems, status=BAD_INPUT)
+    _, problems = attempt(
+        services.study_role_add, acting_user=request.user, study=study, **form.cleaned_data
+    )
+    if problems:
+        return _people_page(request, study, role_form=form, problems=problems, status=BAD_INPUT)
     member = form.cleaned_data["user"].get_username()
     label = StudyRole.Role(form.cleaned_data["role"]).label
     messages.success(request, f"{member} is now {label} of this study.")
@@ -94,11 +99,15 @@ def role_remove(request, study: Study):
     if not form.is_valid():
         problems = [f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()]
         return _people_page(request, study, problems=problems, status=BAD_INPUT)
-    try:
-        services.study_role_remove(acting_user=request.user, study=study, **form.cleaned_data)
-    except ServiceError as exc:
-        return _people_page(request, study, problems=exc.problems, status=BAD_INPUT)
-    messages.success(request, f"Removed {form.cleaned_data['user'].get_username()} as {form.cleaned_data['role']}.")
+    _, problems = attempt(
+        services.study_role_remove, acting_user=request.user, study=study, **form.cleaned_data
+    )
+    if problems:
+        return _people_page(request, study, problems=problems, status=BAD_INPUT)
+    messages.success(
+        request,
+        f"Removed {form.cleaned_data['user'].get_username()} as {form.cleaned_data['role']}.",
+    )
     return redirect("studies:study-people", study_id=study.pk)
 
 
@@ -110,14 +119,20 @@ def invitation_create(request, study: Study):
     form = InviteForm(request.POST)
     if not form.is_valid():
         return _people_page(request, study, invite_form=form, status=BAD_INPUT)
-    try:
-        invitation, token = services.invitation_create(
-            acting_user=request.user, study=study, email=form.cleaned_data["email"],
-            valid_days=form.cleaned_data["valid_days"],
-        )
-    except ServiceError as exc:
-        return _people_page(request, study, invite_form=form, problems=exc.problems, status=BAD_INPUT)
-    request.session[NEW_LINK_SESSION_KEY] = {"study": study.pk, "link": services.invitation_link(token)}
+    created, problems = attempt(
+        services.invitation_create,
+        acting_user=request.user,
+        study=study,
+        email=form.cleaned_data["email"],
+        valid_days=form.cleaned_data["valid_days"],
+    )
+    if problems:
+        return _people_page(request, study, invite_form=form, problems=problems, status=BAD_INPUT)
+    invitation, token = created
+    request.session[NEW_LINK_SESSION_KEY] = {
+        "study": study.pk,
+        "link": services.invitation_link(token),
+    }
     messages.success(request, f"Invitation sent to {invitation.email}.")
     return redirect("studies:study-people", study_id=study.pk)
 
@@ -126,9 +141,10 @@ def invitation_create(request, study: Study):
 @require_POST
 def invitation_revoke(request, study: Study, invitation_id: int):
     invitation = get_object_or_404(Invitation, pk=invitation_id, study=study)
-    try:
-        services.invitation_revoke(acting_user=request.user, invitation=invitation)
-    except ServiceError as exc:
-        return _people_page(request, study, problems=exc.problems, status=BAD_INPUT)
+    _, problems = attempt(
+        services.invitation_revoke, acting_user=request.user, invitation=invitation
+    )
+    if problems:
+        return _people_page(request, study, problems=problems, status=BAD_INPUT)
     messages.success(request, f"Invitation of {invitation.email} revoked.")
     return redirect("studies:study-people", study_id=study.pk)

@@ -7,11 +7,11 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_http_methods, require_POST
 
-from core.errors import ServiceError
+from core.pages import BAD_INPUT, attempt
 from studies import selectors, services
 from studies.forms import ArmForm, QuestionForm, QuestionMoveForm
 from studies.models import Arm, Question, Study
-from studies.views import BAD_INPUT, _page, study_view
+from studies.views import _page, study_view
 
 # Arms ---------------------------------------------------------------------------------------
 
@@ -22,8 +22,11 @@ def _arms_page(request, study: Study, form: ArmForm, problems=(), status: int = 
         for arm in study.arms.order_by("code")
     ]
     return _page(
-        request, study, "studies/study_arms.html",
-        {"arms": arms, "form": form, "problems": list(problems)}, status=status,
+        request,
+        study,
+        "studies/study_arms.html",
+        {"arms": arms, "form": form, "problems": list(problems)},
+        status=status,
     )
 
 
@@ -34,10 +37,11 @@ def study_arms(request, study: Study):
     if request.method == "POST":
         if not form.is_valid():
             return _arms_page(request, study, form, status=BAD_INPUT)
-        try:
-            arm = services.arm_add(acting_user=request.user, study=study, **form.cleaned_data)
-        except ServiceError as exc:
-            return _arms_page(request, study, form, exc.problems, status=BAD_INPUT)
+        arm, problems = attempt(
+            services.arm_add, acting_user=request.user, study=study, **form.cleaned_data
+        )
+        if problems:
+            return _arms_page(request, study, form, problems, status=BAD_INPUT)
         messages.success(request, f"Arm {arm.code} added.")
         return redirect("studies:study-arms", study_id=study.pk)
     return _arms_page(request, study, form)
@@ -47,10 +51,9 @@ def study_arms(request, study: Study):
 @require_POST
 def arm_remove(request, study: Study, arm_id: int):
     arm = get_object_or_404(Arm, pk=arm_id, study=study)
-    try:
-        services.arm_remove(acting_user=request.user, arm=arm)
-    except ServiceError as exc:
-        return _arms_page(request, study, ArmForm(study=study), exc.problems, status=BAD_INPUT)
+    _, problems = attempt(services.arm_remove, acting_user=request.user, arm=arm)
+    if problems:
+        return _arms_page(request, study, ArmForm(study=study), problems, status=BAD_INPUT)
     messages.success(request, f"Arm {arm.code} removed.")
     return redirect("studies:study-arms", study_id=study.pk)
 
@@ -61,8 +64,15 @@ def arm_remove(request, study: Study, arm_id: int):
 def _questions_page(request, study: Study, form: QuestionForm, problems=(), status: int = 200):
     questions = list(study.questions.all())
     return _page(
-        request, study, "studies/study_questions.html",
-        {"questions": questions, "last": len(questions) - 1, "form": form, "problems": list(problems)},
+        request,
+        study,
+        "studies/study_questions.html",
+        {
+            "questions": questions,
+            "last": len(questions) - 1,
+            "form": form,
+            "problems": list(problems),
+        },
         status=status,
     )
 
@@ -74,10 +84,11 @@ def study_questions(request, study: Study):
     if request.method == "POST":
         if not form.is_valid():
             return _questions_page(request, study, form, status=BAD_INPUT)
-        try:
-            question = services.question_add(acting_user=request.user, study=study, **form.service_values())
-        except ServiceError as exc:
-            return _questions_page(request, study, form, exc.problems, status=BAD_INPUT)
+        question, problems = attempt(
+            services.question_add, acting_user=request.user, study=study, **form.service_values()
+        )
+        if problems:
+            return _questions_page(request, study, form, problems, status=BAD_INPUT)
         messages.success(request, f"Question {question.key} added.")
         return redirect("studies:study-questions", study_id=study.pk)
     return _questions_page(request, study, form)
@@ -91,17 +102,22 @@ def question_edit(request, study: Study, question_id: int):
     form = QuestionForm.for_question(question, request.POST or None)
     problems: list[str] = []
     if request.method == "POST" and form.is_valid():
-        try:
-            services.question_update(acting_user=request.user, question=question, **form.service_values())
-        except ServiceError as exc:
-            problems = exc.problems
-        else:
+        _, problems = attempt(
+            services.question_update,
+            acting_user=request.user,
+            question=question,
+            **form.service_values(),
+        )
+        if not problems:
             messages.success(request, f"Question {question.key} saved.")
             return redirect("studies:study-questions", study_id=study.pk)
     status = BAD_INPUT if problems or form.errors else 200
     return _page(
-        request, study, "studies/question_edit.html",
-        {"question": question, "form": form, "problems": problems}, status=status,
+        request,
+        study,
+        "studies/question_edit.html",
+        {"question": question, "form": form, "problems": problems},
+        status=status,
     )
 
 
@@ -111,12 +127,21 @@ def question_move(request, study: Study, question_id: int):
     question = get_object_or_404(Question, pk=question_id, study=study)
     form = QuestionMoveForm(request.POST)
     if not form.is_valid():
-        return _questions_page(request, study, QuestionForm(), ["choose to move the question up or down"],
-                               status=BAD_INPUT)
-    try:
-        services.question_move(acting_user=request.user, question=question, direction=form.cleaned_data["direction"])
-    except ServiceError as exc:
-        return _questions_page(request, study, QuestionForm(), exc.problems, status=BAD_INPUT)
+        return _questions_page(
+            request,
+            study,
+            QuestionForm(),
+            ["choose to move the question up or down"],
+            status=BAD_INPUT,
+        )
+    _, problems = attempt(
+        services.question_move,
+        acting_user=request.user,
+        question=question,
+        direction=form.cleaned_data["direction"],
+    )
+    if problems:
+        return _questions_page(request, study, QuestionForm(), problems, status=BAD_INPUT)
     messages.success(request, f"Question {question.key} moved {form.cleaned_data['direction']}.")
     return redirect("studies:study-questions", study_id=study.pk)
 
@@ -124,10 +149,11 @@ def question_move(request, study: Study, question_id: int):
 @study_view(manage=True)
 @require_POST
 def questions_defaults(request, study: Study):
-    try:
-        added = services.questions_add_defaults(acting_user=request.user, study=study)
-    except ServiceError as exc:
-        return _questions_page(request, study, QuestionForm(), exc.problems, status=BAD_INPUT)
+    added, problems = attempt(
+        services.questions_add_defaults, acting_user=request.user, study=study
+    )
+    if problems:
+        return _questions_page(request, study, QuestionForm(), problems, status=BAD_INPUT)
     if added:
         messages.success(request, f"Added {', '.join(q.key for q in added)}.")
     else:
@@ -139,9 +165,8 @@ def questions_defaults(request, study: Study):
 @require_POST
 def question_remove(request, study: Study, question_id: int):
     question = get_object_or_404(Question, pk=question_id, study=study)
-    try:
-        services.question_remove(acting_user=request.user, question=question)
-    except ServiceError as exc:
-        return _questions_page(request, study, QuestionForm(), exc.problems, status=BAD_INPUT)
+    _, problems = attempt(services.question_remove, acting_user=request.user, question=question)
+    if problems:
+        return _questions_page(request, study, QuestionForm(), problems, status=BAD_INPUT)
     messages.success(request, f"Question {question.key} removed.")
     return redirect("studies:study-questions", study_id=study.pk)

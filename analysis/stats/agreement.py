@@ -38,6 +38,7 @@ import numpy as np
 from scipy import stats
 
 from analysis.stats.data import label_key
+from analysis.stats.intervals import percentile_interval
 from analysis.stats.reads import Read, arms_of, main_reads
 
 
@@ -72,8 +73,9 @@ def _kappa(p_a, pi) -> tuple[np.ndarray, np.ndarray]:
         return (p_a - p_e) / (1 - p_e), p_e
 
 
-def fleiss_kappa(table, *, conf_level: float = 0.95, n_bootstrap: int = 1000,
-                 seed: int | None = 0) -> FleissKappa:
+def fleiss_kappa(
+    table, *, conf_level: float = 0.95, n_bootstrap: int = 1000, seed: int | None = 0
+) -> FleissKappa:
     """Generalised Fleiss' kappa of a (subjects, categories) table of rating counts.
 
     Rows with fewer than 2 ratings are dropped. ``n_bootstrap=0`` skips the interval.
@@ -86,37 +88,56 @@ def fleiss_kappa(table, *, conf_level: float = 0.95, n_bootstrap: int = 1000,
     counts = counts[counts.sum(axis=1) >= 2]
     n, k = counts.shape
     raters = counts.sum(axis=1).astype(int)
-    base = dict(n_subjects=n, n_ratings=int(raters.sum()),
-                raters_min=int(raters.min()) if n else None,
-                raters_max=int(raters.max()) if n else None,
-                n_categories=k, conf_level=conf_level, n_bootstrap=n_bootstrap)
+    base = dict(
+        n_subjects=n,
+        n_ratings=int(raters.sum()),
+        raters_min=int(raters.min()) if n else None,
+        raters_max=int(raters.max()) if n else None,
+        n_categories=k,
+        conf_level=conf_level,
+        n_bootstrap=n_bootstrap,
+    )
     if n == 0:
-        return FleissKappa(None, None, None, ci_low=None, ci_high=None,
-                           reason="no subject has at least 2 ratings", **base)
+        return FleissKappa(
+            None,
+            None,
+            None,
+            ci_low=None,
+            ci_high=None,
+            reason="no subject has at least 2 ratings",
+            **base,
+        )
     agree, shares = _kappa_parts(counts)
     p_a = float(agree.mean())
     kappa, p_e = _kappa(p_a, shares.mean(axis=0))
     p_e = float(p_e)
     if math.isclose(p_e, 1.0):
-        return FleissKappa(None, p_a, p_e, ci_low=None, ci_high=None,
-                           reason="every rating is in one category: kappa is undefined", **base)
+        return FleissKappa(
+            None,
+            p_a,
+            p_e,
+            ci_low=None,
+            ci_high=None,
+            reason="every rating is in one category: kappa is undefined",
+            **base,
+        )
     ci_low = ci_high = None
     reason = None
     if n_bootstrap > 0 and n >= 2:
         rng = np.random.default_rng(seed)
         idx = rng.integers(0, n, size=(n_bootstrap, n))
         boot, _ = _kappa(agree[idx].mean(axis=1), shares[idx].mean(axis=1))
-        boot = boot[np.isfinite(boot)]
-        if boot.size:
-            alpha = (1 - conf_level) / 2
-            ci_low, ci_high = (float(v) for v in np.quantile(boot, [alpha, 1 - alpha]))
-        if boot.size < n_bootstrap:
-            reason = (f"{n_bootstrap - boot.size} bootstrap samples had every rating in one "
-                      "category and were left out of the interval")
+        ci_low, ci_high, left_out = percentile_interval(boot, conf_level)
+        if left_out:
+            reason = (
+                f"{left_out} bootstrap samples had every rating in one "
+                "category and were left out of the interval"
+            )
     elif n_bootstrap > 0:
         reason = "one subject: no bootstrap interval"
-    return FleissKappa(float(kappa), p_a, p_e, ci_low=ci_low, ci_high=ci_high, reason=reason,
-                       **base)
+    return FleissKappa(
+        float(kappa), p_a, p_e, ci_low=ci_low, ci_high=ci_high, reason=reason, **base
+    )
 
 
 @dataclass(frozen=True)
@@ -138,8 +159,14 @@ def case_table(reads: Sequence[Read], arm: str) -> tuple[tuple[str, ...], np.nda
     return cases, np.array([counts[c] for c in cases], dtype=float).reshape(-1, 2)
 
 
-def fleiss_by_arm(reads: Sequence[Read], *, modal_only: bool = False, conf_level: float = 0.95,
-                  n_bootstrap: int = 1000, seed: int | None = 0) -> tuple[ArmAgreement, ...]:
+def fleiss_by_arm(
+    reads: Sequence[Read],
+    *,
+    modal_only: bool = False,
+    conf_level: float = 0.95,
+    n_bootstrap: int = 1000,
+    seed: int | None = 0,
+) -> tuple[ArmAgreement, ...]:
     """Fleiss' kappa of the final diagnosis in each arm over cases read by >= 2 readers there."""
     out = []
     for arm in arms_of(main_reads(reads)):
@@ -150,9 +177,15 @@ def fleiss_by_arm(reads: Sequence[Read], *, modal_only: bool = False, conf_level
         modal = max(multi, key=lambda v: (multi[v], v)) if multi else None
         if modal_only and modal is not None:
             table = table[raters == modal]
-        out.append(ArmAgreement(arm, len(cases), modal, modal_only,
-                                fleiss_kappa(table, conf_level=conf_level,
-                                             n_bootstrap=n_bootstrap, seed=seed)))
+        out.append(
+            ArmAgreement(
+                arm,
+                len(cases),
+                modal,
+                modal_only,
+                fleiss_kappa(table, conf_level=conf_level, n_bootstrap=n_bootstrap, seed=seed),
+            )
+        )
     return tuple(out)
 
 
@@ -187,8 +220,9 @@ def _cohen_from_tables(tables: np.ndarray) -> np.ndarray:
     return kappa
 
 
-def cohen_kappa_bootstrap(table, *, conf_level: float = 0.95, n_bootstrap: int = 2000,
-                          seed: int | None = 0) -> tuple[float | None, float | None, int]:
+def cohen_kappa_bootstrap(
+    table, *, conf_level: float = 0.95, n_bootstrap: int = 2000, seed: int | None = 0
+) -> tuple[float | None, float | None, int]:
     """Percentile bootstrap interval of Cohen's kappa resampling the reads of ``table``.
 
     Returns (low, high, number of resamples with undefined kappa, left out).
@@ -198,47 +232,64 @@ def cohen_kappa_bootstrap(table, *, conf_level: float = 0.95, n_bootstrap: int =
     if n == 0 or n_bootstrap <= 0:
         return None, None, 0
     rng = np.random.default_rng(seed)
-    draws = rng.multinomial(n, (t / n).ravel(), size=n_bootstrap).reshape(n_bootstrap,
-                                                                          *t.shape)
-    kappas = _cohen_from_tables(draws.astype(float))
-    finite = kappas[np.isfinite(kappas)]
-    if finite.size == 0:
-        return None, None, n_bootstrap
-    alpha = (1 - conf_level) / 2
-    low, high = (float(v) for v in np.quantile(finite, [alpha, 1 - alpha]))
-    return low, high, int(n_bootstrap - finite.size)
+    draws = rng.multinomial(n, (t / n).ravel(), size=n_bootstrap).reshape(n_bootstrap, *t.shape)
+    return percentile_interval(_cohen_from_tables(draws.astype(float)), conf_level)
 
 
-def _with_bootstrap(k: CohenKappa, *, conf_level: float, n_bootstrap: int,
-                    seed: int | None) -> CohenKappa:
+def _with_bootstrap(
+    k: CohenKappa, *, conf_level: float, n_bootstrap: int, seed: int | None
+) -> CohenKappa:
     """``k`` with its Wald interval replaced by the percentile bootstrap over reads."""
     if k.kappa is None:
         return k
-    low, high, undefined = cohen_kappa_bootstrap(k.table, conf_level=conf_level,
-                                                 n_bootstrap=n_bootstrap, seed=seed)
+    low, high, undefined = cohen_kappa_bootstrap(
+        k.table, conf_level=conf_level, n_bootstrap=n_bootstrap, seed=seed
+    )
     reason = k.reason
     if undefined:
-        reason = (f"{undefined} of {n_bootstrap} resamples with one category only (left "
-                  "out)")
+        reason = f"{undefined} of {n_bootstrap} resamples with one category only (left out)"
     return replace(k, ci_low=low, ci_high=high, reason=reason, interval=BOOTSTRAP_INTERVAL)
 
 
-def cohen_kappa(table, conf_level: float = 0.95, *, arm: str | None = None,
-                reader: str = "") -> CohenKappa:
+def cohen_kappa(
+    table, conf_level: float = 0.95, *, arm: str | None = None, reader: str = ""
+) -> CohenKappa:
     """Cohen's kappa of a 2x2 (or KxK) agreement table with a Wald interval."""
     t = np.asarray(table, dtype=float)
     n = float(t.sum())
     as_tuple = tuple(tuple(int(v) for v in row) for row in t)
     if n == 0:
-        return CohenKappa(arm, reader, 0, as_tuple, None, None, None, None, None, None,
-                          reason="no reads with both calls")
+        return CohenKappa(
+            arm,
+            reader,
+            0,
+            as_tuple,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            reason="no reads with both calls",
+        )
     p = t / n
     rows, cols = p.sum(axis=1), p.sum(axis=0)
     p_o = float(np.trace(p))
     p_e = float(rows @ cols)
     if math.isclose(p_e, 1.0):
-        return CohenKappa(arm, reader, int(n), as_tuple, p_o, p_e, None, None, None, None,
-                          reason="both raters used a single category: kappa is undefined")
+        return CohenKappa(
+            arm,
+            reader,
+            int(n),
+            as_tuple,
+            p_o,
+            p_e,
+            None,
+            None,
+            None,
+            None,
+            reason="both raters used a single category: kappa is undefined",
+        )
     kappa = (p_o - p_e) / (1 - p_e)
     # Fleiss, Cohen & Everitt (1969) large-sample variance
     diag = np.diag(p)
@@ -249,12 +300,28 @@ def cohen_kappa(table, conf_level: float = 0.95, *, arm: str | None = None,
     var = max(term1 + term2 - term3, 0.0) / (n * (1 - p_e) ** 2)
     se = math.sqrt(var)
     half = float(stats.norm.ppf(0.5 + conf_level / 2)) * se
-    return CohenKappa(arm, reader, int(n), as_tuple, p_o, p_e, float(kappa), se,
-                      float(kappa - half), float(kappa + half))
+    return CohenKappa(
+        arm,
+        reader,
+        int(n),
+        as_tuple,
+        p_o,
+        p_e,
+        float(kappa),
+        se,
+        float(kappa - half),
+        float(kappa + half),
+    )
 
 
-def reader_ai_kappa(reads: Sequence[Read], *, by_arm: bool = True, conf_level: float = 0.95,
-                    n_bootstrap: int = 0, seed: int | None = 0) -> tuple[CohenKappa, ...]:
+def reader_ai_kappa(
+    reads: Sequence[Read],
+    *,
+    by_arm: bool = True,
+    conf_level: float = 0.95,
+    n_bootstrap: int = 0,
+    seed: int | None = 0,
+) -> tuple[CohenKappa, ...]:
     """Cohen's kappa between each reader's final call and the AI's call.
 
     Uses main reads where both calls are known (``ai_positive`` may be known in an arm that does
@@ -267,12 +334,15 @@ def reader_ai_kappa(reads: Sequence[Read], *, by_arm: bool = True, conf_level: f
         if r.final_positive is None or r.ai_positive is None:
             continue
         key = (r.arm if by_arm else None, r.reader)
-        tables.setdefault(key, np.zeros((2, 2)))[int(bool(r.final_positive)),
-                                                 int(bool(r.ai_positive))] += 1
+        tables.setdefault(key, np.zeros((2, 2)))[
+            int(bool(r.final_positive)), int(bool(r.ai_positive))
+        ] += 1
     keys = sorted(tables, key=lambda k: (label_key(k[0] or ""), label_key(k[1])))
     out = [cohen_kappa(tables[k], conf_level, arm=k[0], reader=k[1]) for k in keys]
     if n_bootstrap > 0:
         seeds = np.random.SeedSequence(seed).spawn(len(out))
-        out = [_with_bootstrap(k, conf_level=conf_level, n_bootstrap=n_bootstrap, seed=s)
-               for k, s in zip(out, seeds, strict=True)]
+        out = [
+            _with_bootstrap(k, conf_level=conf_level, n_bootstrap=n_bootstrap, seed=s)
+            for k, s in zip(out, seeds, strict=True)
+        ]
     return tuple(out)

@@ -83,10 +83,12 @@ def jackknife_covariance(est: FomEstimates) -> np.ndarray:
 def delong_covariance(est: FomEstimates) -> np.ndarray:
     """DeLong covariance matrix of AUCs (see the module docstring for differing case sets)."""
     if est.name != "auc":
-        raise MRMCInputError([
-            f"DeLong covariance is defined for the AUC, not {est.name}; "
-            "use the jackknife or bootstrap covariance"
-        ])
+        raise MRMCInputError(
+            [
+                f"DeLong covariance is defined for the AUC, not {est.name}; "
+                "use the jackknife or bootstrap covariance"
+            ]
+        )
     cov = np.zeros((est.theta.size, est.theta.size))
     for stratum in est.strata:
         centred = _centred(stratum, est.theta)
@@ -110,8 +112,9 @@ def _bootstrap_weights(data: MRMCData, n_samples: int, rng: np.random.Generator)
     return weights
 
 
-def _weighted_auc(neg: np.ndarray, w_neg: np.ndarray, pos: np.ndarray,
-                  w_pos: np.ndarray) -> np.ndarray:
+def _weighted_auc(
+    neg: np.ndarray, w_neg: np.ndarray, pos: np.ndarray, w_pos: np.ndarray
+) -> np.ndarray:
     """AUC for each row of case weights: sum w_i w_j psi(x_i, y_j) / (sum w_i * sum w_j)."""
     order = np.argsort(neg, kind="stable")
     neg_sorted = neg[order]
@@ -123,8 +126,9 @@ def _weighted_auc(neg: np.ndarray, w_neg: np.ndarray, pos: np.ndarray,
     return (w_pos * wins).sum(axis=1) / (w_neg.sum(axis=1) * w_pos.sum(axis=1))
 
 
-def bootstrap_replicates(data: MRMCData, est: FomEstimates, n_samples: int = 2000,
-                         seed: int | None = 0) -> np.ndarray:
+def bootstrap_replicates(
+    data: MRMCData, est: FomEstimates, n_samples: int = 2000, seed: int | None = 0
+) -> np.ndarray:
     """(B, U) figures of merit recomputed on stratified bootstrap resamples of the cases."""
     if n_samples < 2:
         raise MRMCInputError([f"the bootstrap needs at least 2 samples, not {n_samples}"])
@@ -137,8 +141,9 @@ def bootstrap_replicates(data: MRMCData, est: FomEstimates, n_samples: int = 200
         reps = np.empty((n_samples, n_units))
         for u in range(n_units):
             n_idx, p_idx = np.flatnonzero(neg_mask[u]), np.flatnonzero(pos_mask[u])
-            reps[:, u] = _weighted_auc(ratings[u, n_idx], weights[:, n_idx],
-                                       ratings[u, p_idx], weights[:, p_idx])
+            reps[:, u] = _weighted_auc(
+                ratings[u, n_idx], weights[:, n_idx], ratings[u, p_idx], weights[:, p_idx]
+            )
         return reps
     stratum = est.strata[0]
     mask = stratum.mask.astype(float)
@@ -146,8 +151,9 @@ def bootstrap_replicates(data: MRMCData, est: FomEstimates, n_samples: int = 200
     return (weights @ correct.T) / (weights @ mask.T)
 
 
-def bootstrap_covariance(data: MRMCData, est: FomEstimates, n_samples: int = 2000,
-                         seed: int | None = 0) -> np.ndarray:
+def bootstrap_covariance(
+    data: MRMCData, est: FomEstimates, n_samples: int = 2000, seed: int | None = 0
+) -> np.ndarray:
     """Sample covariance (denominator B - 1) of stratified bootstrap replicates.
 
     Pairs of units that share no case are set to exactly 0: their replicates are independent,
@@ -159,8 +165,14 @@ def bootstrap_covariance(data: MRMCData, est: FomEstimates, n_samples: int = 200
     return cov
 
 
-def case_covariance(data: MRMCData, est: FomEstimates, method: str = "jackknife", *,
-                    n_samples: int = 2000, seed: int | None = 0) -> np.ndarray:
+def case_covariance(
+    data: MRMCData,
+    est: FomEstimates,
+    method: str = "jackknife",
+    *,
+    n_samples: int = 2000,
+    seed: int | None = 0,
+) -> np.ndarray:
     """Dispatch to one of COV_METHODS."""
     if method == "jackknife":
         return jackknife_covariance(est)
@@ -168,6 +180,6 @@ def case_covariance(data: MRMCData, est: FomEstimates, method: str = "jackknife"
         return delong_covariance(est)
     if method == "bootstrap":
         return bootstrap_covariance(data, est, n_samples, seed)
-    raise MRMCInputError([f"unknown covariance method {method!r}; expected one of: "
-                          f"{', '.join(COV_METHODS)}"])
-
+    raise MRMCInputError(
+        [f"unknown covariance method {method!r}; expected one of: {', '.join(COV_METHODS)}"]
+    )

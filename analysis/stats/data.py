@@ -121,11 +121,16 @@ class MRMCData:
         return "partially paired"
 
     @classmethod
-    def from_arrays(cls, ratings: np.ndarray, truth: np.ndarray,
-                    treatments: Sequence[str] | None = None,
-                    readers: Sequence[str] | None = None,
-                    cases: Sequence[str] | None = None,
-                    diagnosis: np.ndarray | None = None, source: str = "") -> MRMCData:
+    def from_arrays(
+        cls,
+        ratings: np.ndarray,
+        truth: np.ndarray,
+        treatments: Sequence[str] | None = None,
+        readers: Sequence[str] | None = None,
+        cases: Sequence[str] | None = None,
+        diagnosis: np.ndarray | None = None,
+        source: str = "",
+    ) -> MRMCData:
         """Build a study from a (T, R, C) rating array (NaN = not read), e.g. a simulation."""
         ratings = np.asarray(ratings, dtype=float)
         if ratings.ndim != 3:

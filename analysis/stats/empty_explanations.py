@@ -32,8 +32,9 @@ def _accuracy(reads: Sequence[Read], conf_level: float) -> Proportion:
     return wilson(sum(known), len(known), conf_level)
 
 
-def empty_explanation_counts(reads: Sequence[Read], *, conf_level: float = 0.95
-                             ) -> tuple[EmptyExplanationCount, ...]:
+def empty_explanation_counts(
+    reads: Sequence[Read], *, conf_level: float = 0.95
+) -> tuple[EmptyExplanationCount, ...]:
     """One count per arm that shows a heatmap (some main read has ``explanation_empty`` set)."""
     main = main_reads(reads)
     out = []
@@ -43,9 +44,13 @@ def empty_explanation_counts(reads: Sequence[Read], *, conf_level: float = 0.95
         if not known:
             continue
         kept = [r for r in mine if not r.explanation_empty]
-        out.append(EmptyExplanationCount(
-            arm=arm, heatmap_trials=len(known),
-            empty_trials=sum(1 for r in known if r.explanation_empty),
-            accuracy=_accuracy(mine, conf_level),
-            accuracy_without_empty=_accuracy(kept, conf_level)))
+        out.append(
+            EmptyExplanationCount(
+                arm=arm,
+                heatmap_trials=len(known),
+                empty_trials=sum(1 for r in known if r.explanation_empty),
+                accuracy=_accuracy(mine, conf_level),
+                accuracy_without_empty=_accuracy(kept, conf_level),
+            )
+        )
     return tuple(out)

@@ -34,6 +34,7 @@ import numpy as np
 from scipy import stats
 
 from analysis.stats.data import label_key
+from analysis.stats.intervals import percentile_interval
 from analysis.stats.proportions import Proportion, wilson, z_value
 from analysis.stats.reads import Read, arms_of, is_correct, main_reads
 
@@ -88,8 +89,9 @@ class ExplanationGainResult:
     arms: tuple[ArmGain, ...]
 
 
-def newcombe_difference(x1: int, n1: int, x2: int, n2: int,
-                        conf_level: float = 0.95) -> tuple[float | None, float | None]:
+def newcombe_difference(
+    x1: int, n1: int, x2: int, n2: int, conf_level: float = 0.95
+) -> tuple[float | None, float | None]:
     """Newcombe (1998) hybrid score interval for p1 - p2 (None when a sample is empty)."""
     a, b = wilson(x1, n1, conf_level), wilson(x2, n2, conf_level)
     if a.estimate is None or b.estimate is None:
@@ -102,18 +104,30 @@ def newcombe_difference(x1: int, n1: int, x2: int, n2: int,
 
 def spearman(values: Mapping[str, float], gains: Iterable[CaseGain]) -> Correlation:
     """Spearman correlation of a per-case metric with the per-case gain over shared cases."""
-    pairs = [(float(values[g.case]), g.gain) for g in gains
-             if g.case in values and values[g.case] is not None
-             and math.isfinite(float(values[g.case]))]
+    pairs = [
+        (float(values[g.case]), g.gain)
+        for g in gains
+        if g.case in values and values[g.case] is not None and math.isfinite(float(values[g.case]))
+    ]
     n = len(pairs)
     if n < 3:
-        return Correlation("spearman", None, None, n,
-                           reason=f"{n} cases with both a metric and a gain; need at least 3")
+        return Correlation(
+            "spearman",
+            None,
+            None,
+            n,
+            reason=f"{n} cases with both a metric and a gain; need at least 3",
+        )
     x, y = np.array(pairs).T
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         which = "metric" if np.ptp(x) == 0 else "gain"
-        return Correlation("spearman", None, None, n,
-                           reason=f"the per-case {which} is constant: no rank correlation")
+        return Correlation(
+            "spearman",
+            None,
+            None,
+            n,
+            reason=f"the per-case {which} is constant: no rank correlation",
+        )
     res = stats.spearmanr(x, y)
     return Correlation("spearman", float(res.statistic), float(res.pvalue), n)
 
@@ -155,8 +169,9 @@ def case_gains(reads: Sequence[Read], arm: str, unaided: str | None) -> tuple[Ca
 def _arm_gain(reads, arm, unaided, metric, conf_level, n_bootstrap, rng) -> ArmGain:
     arm_t, un_t = _tallies(reads, arm, unaided)
     cases = sorted(set(arm_t) | set(un_t), key=label_key)
-    table = np.array([arm_t.get(c, [0, 0]) + un_t.get(c, [0, 0]) for c in cases],
-                     dtype=float).reshape(-1, 4)
+    table = np.array(
+        [arm_t.get(c, [0, 0]) + un_t.get(c, [0, 0]) for c in cases], dtype=float
+    ).reshape(-1, 4)
     xa, na, xu, nu = (int(v) for v in table.sum(axis=0))
     acc_arm, acc_un = wilson(xa, na, conf_level), wilson(xu, nu, conf_level)
     label = unaided if unaided is not None else FIRST_STAGE
@@ -164,35 +179,66 @@ def _arm_gain(reads, arm, unaided, metric, conf_level, n_bootstrap, rng) -> ArmG
     correlation = spearman(metric, gains) if metric is not None else None
     if acc_arm.estimate is None or acc_un.estimate is None:
         missing = arm if acc_arm.estimate is None else label
-        return ArmGain(arm, label, acc_arm, acc_un, None, None, None, None, None, len(cases),
-                       gains, correlation, reason=f"no scored reads in {missing}")
+        return ArmGain(
+            arm,
+            label,
+            acc_arm,
+            acc_un,
+            None,
+            None,
+            None,
+            None,
+            None,
+            len(cases),
+            gains,
+            correlation,
+            reason=f"no scored reads in {missing}",
+        )
     difference = acc_arm.estimate - acc_un.estimate
     nc_low, nc_high = newcombe_difference(xa, na, xu, nu, conf_level)
     low = high = None
     reason = None
     if n_bootstrap > 0 and len(cases) >= 2:
-        weights = rng.multinomial(len(cases), np.full(len(cases), 1 / len(cases)),
-                                  size=n_bootstrap).astype(float)
+        weights = rng.multinomial(
+            len(cases), np.full(len(cases), 1 / len(cases)), size=n_bootstrap
+        ).astype(float)
         sums = weights @ table
         with np.errstate(divide="ignore", invalid="ignore"):
             boot = sums[:, 0] / sums[:, 1] - sums[:, 2] / sums[:, 3]
-        boot = boot[np.isfinite(boot)]
-        if boot.size:
-            alpha = (1 - conf_level) / 2
-            low, high = (float(v) for v in np.quantile(boot, [alpha, 1 - alpha]))
-        if boot.size < n_bootstrap:
-            reason = (f"{n_bootstrap - boot.size} bootstrap samples lacked reads in one "
-                      "condition and were left out of the interval")
+        low, high, left_out = percentile_interval(boot, conf_level)
+        if left_out:
+            reason = (
+                f"{left_out} bootstrap samples lacked reads in one "
+                "condition and were left out of the interval"
+            )
     elif n_bootstrap > 0:
         reason = "one case: no bootstrap interval"
-    return ArmGain(arm, label, acc_arm, acc_un, difference, low, high, nc_low, nc_high,
-                   len(cases), gains, correlation, reason=reason)
+    return ArmGain(
+        arm,
+        label,
+        acc_arm,
+        acc_un,
+        difference,
+        low,
+        high,
+        nc_low,
+        nc_high,
+        len(cases),
+        gains,
+        correlation,
+        reason=reason,
+    )
 
 
-def explanation_gain(reads: Sequence[Read], unaided: str | None, *,
-                     metrics: Mapping[str, Mapping[str, float]] | None = None,
-                     conf_level: float = 0.95, n_bootstrap: int = 2000,
-                     seed: int | None = 0) -> ExplanationGainResult:
+def explanation_gain(
+    reads: Sequence[Read],
+    unaided: str | None,
+    *,
+    metrics: Mapping[str, Mapping[str, float]] | None = None,
+    conf_level: float = 0.95,
+    n_bootstrap: int = 2000,
+    seed: int | None = 0,
+) -> ExplanationGainResult:
     """Accuracy gain of every explainer arm over ``unaided`` (see the module docstring).
 
     ``unaided``: the unaided arm's code (every other arm is an explainer arm) or None for the
@@ -208,13 +254,22 @@ def explanation_gain(reads: Sequence[Read], unaided: str | None, *,
     # one generator per arm from the same seed: an arm's interval does not depend on which
     # other arms are in the study
     results = tuple(
-        _arm_gain(main, arm, unaided, metrics.get(arm) if metrics is not None else None,
-                  conf_level, n_bootstrap, np.random.default_rng(seed))
+        _arm_gain(
+            main,
+            arm,
+            unaided,
+            metrics.get(arm) if metrics is not None else None,
+            conf_level,
+            n_bootstrap,
+            np.random.default_rng(seed),
+        )
         for arm in arms
     )
     return ExplanationGainResult(
-        unaided=unaided if unaided is not None else FIRST_STAGE, conf_level=conf_level,
-        n_bootstrap=n_bootstrap, seed=seed,
+        unaided=unaided if unaided is not None else FIRST_STAGE,
+        conf_level=conf_level,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
         method="case bootstrap (percentile) and Newcombe hybrid score intervals; Spearman rho",
         arms=results,
     )

@@ -75,10 +75,12 @@ def decisions(data: MRMCData, threshold: float | None) -> np.ndarray:
         return calls
     if data.diagnosis is not None:
         return data.diagnosis
-    raise MRMCInputError([
-        "a binary figure of merit needs a threshold (rating >= threshold is positive) "
-        "or a 'diagnosis' column of 0/1 calls"
-    ])
+    raise MRMCInputError(
+        [
+            "a binary figure of merit needs a threshold (rating >= threshold is positive) "
+            "or a 'diagnosis' column of 0/1 calls"
+        ]
+    )
 
 
 def _unit_name(data: MRMCData, u: int) -> str:
@@ -120,22 +122,26 @@ def _auc_strata(data: MRMCData) -> tuple[np.ndarray, tuple[Stratum, ...]]:
     return theta, (Stratum("diseased", v10, mask1), Stratum("non-diseased", v01, mask0))
 
 
-def compute_fom(data: MRMCData, fom: str = "auc", threshold: float | None = None,
-                min_per_stratum: int = 2) -> FomEstimates:
+def compute_fom(
+    data: MRMCData, fom: str = "auc", threshold: float | None = None, min_per_stratum: int = 2
+) -> FomEstimates:
     """Figure of merit of every (treatment, reader) unit with its per-case components.
 
     ``min_per_stratum`` (default 2) is the fewest cases of each class a unit must have read; two
     are needed for any case-sampling variance.
     """
     if fom not in FOMS:
-        raise MRMCInputError([f"unknown figure of merit {fom!r}; expected one of: "
-                              f"{', '.join(FOMS)}"])
+        raise MRMCInputError(
+            [f"unknown figure of merit {fom!r}; expected one of: {', '.join(FOMS)}"]
+        )
     n_units = data.n_treatments * data.n_readers
     read = data.read.reshape(n_units, data.n_cases)
     diseased = data.truth.astype(bool)
     if fom == "auc":
-        empty = tuple(Stratum(name, np.empty(0), read & m) for name, m in
-                      (("diseased", diseased), ("non-diseased", ~diseased)))
+        empty = tuple(
+            Stratum(name, np.empty(0), read & m)
+            for name, m in (("diseased", diseased), ("non-diseased", ~diseased))
+        )
         _check_counts(data, empty, min_per_stratum)
         theta, strata = _auc_strata(data)
     else:
@@ -150,5 +156,11 @@ def compute_fom(data: MRMCData, fom: str = "auc", threshold: float | None = None
         strata = (Stratum(name, values, mask),)
         _check_counts(data, strata, min_per_stratum)
         theta = np.nanmean(values, axis=1)
-    return FomEstimates(fom, theta, strata, data.n_treatments, data.n_readers,
-                        threshold if fom in BINARY_FOMS else None)
+    return FomEstimates(
+        fom,
+        theta,
+        strata,
+        data.n_treatments,
+        data.n_readers,
+        threshold if fom in BINARY_FOMS else None,
+    )

@@ -153,19 +153,35 @@ TITLES = {
 }
 
 
-def comparison(minuend: str, subtrahend: str, estimate: float, se: float, df: float,
-               conf_level: float, reader: str | None = None) -> Comparison:
+def comparison(
+    minuend: str,
+    subtrahend: str,
+    estimate: float,
+    se: float,
+    df: float,
+    conf_level: float,
+    reader: str | None = None,
+) -> Comparison:
     """A difference with its t (or z when df is inf) test and CI."""
-    statistic = estimate / se if se > 0 else (math.nan if estimate == 0 else
-                                              math.copysign(math.inf, estimate))
+    statistic = (
+        estimate / se
+        if se > 0
+        else (math.nan if estimate == 0 else math.copysign(math.inf, estimate))
+    )
     half = critical_value(conf_level, df) * se
     return Comparison(
-        minuend=minuend, subtrahend=subtrahend,
+        minuend=minuend,
+        subtrahend=subtrahend,
         label=f"treatment {minuend} - treatment {subtrahend}",
-        estimate=estimate, se=se, df=df,
-        statistic_name="z" if math.isinf(df) else "t", statistic=statistic,
+        estimate=estimate,
+        se=se,
+        df=df,
+        statistic_name="z" if math.isinf(df) else "t",
+        statistic=statistic,
         p_value=two_sided_p(statistic, df) if se > 0 else (1.0 if estimate == 0 else 0.0),
-        ci_low=estimate - half, ci_high=estimate + half, reader=reader,
+        ci_low=estimate - half,
+        ci_high=estimate + half,
+        reader=reader,
     )
 
 
@@ -178,8 +194,9 @@ def with_holm(comparisons: list[Comparison]) -> tuple[Comparison, ...]:
     )
 
 
-def arm_estimate(treatment: str, estimate: float, se: float, df: float, conf_level: float,
-                 **terms: float) -> ArmEstimate:
+def arm_estimate(
+    treatment: str, estimate: float, se: float, df: float, conf_level: float, **terms: float
+) -> ArmEstimate:
     half = critical_value(conf_level, df) * se
     return ArmEstimate(treatment, estimate, se, df, estimate - half, estimate + half, terms)
 

@@ -12,6 +12,10 @@ interval (``df`` infinite: the normal quantile). Where the logit is undefined (a
 exactly 0 or 1 with a positive SE) the Wald interval is clipped to [0, 1] and ``method`` says
 so; an SE of 0 gives the zero-width interval at the estimate (``method`` "zero-width").
 
+``percentile_interval`` is the percentile bootstrap interval every resampling analysis here
+uses (kappa, explanation gain): the alpha/2 and 1 - alpha/2 quantiles of the finite replicates
+(numpy's default linear interpolation), the undefined ones left out and counted.
+
 ``clipped_interval`` clips any interval to a parameter range (e.g. [-1, 1] for a difference of
 two probabilities) and says whether it had to. The Obuchowski-Rockette difference intervals are
 left as the reference software computes them; the report only clips them for display, and says
@@ -23,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from scipy import stats
 
 LOGIT = "logit"  # logit transform with delta-method SE
@@ -69,8 +74,9 @@ def critical_value(conf_level: float, df: float | None = None) -> float:
     return float(stats.t.ppf(q, df))
 
 
-def logit_interval(estimate: float, se: float, *, df: float | None = None,
-                   conf_level: float = 0.95) -> BoundedInterval:
+def logit_interval(
+    estimate: float, se: float, *, df: float | None = None, conf_level: float = 0.95
+) -> BoundedInterval:
     """Interval of a probability ``estimate`` with standard error ``se`` inside [0, 1]."""
     if not 0.0 <= estimate <= 1.0:
         raise ValueError(f"a probability must lie in [0, 1], not {estimate}")
@@ -78,21 +84,37 @@ def logit_interval(estimate: float, se: float, *, df: float | None = None,
         raise ValueError(f"the standard error must be finite and >= 0, not {se}")
     dof = math.inf if df is None else float(df)
     if se == 0:
-        return BoundedInterval(estimate, se, dof, estimate, estimate, ZERO_WIDTH, estimate,
-                               estimate)
+        return BoundedInterval(
+            estimate, se, dof, estimate, estimate, ZERO_WIDTH, estimate, estimate
+        )
     t = critical_value(conf_level, None if math.isinf(dof) else dof)
     wald_low, wald_high = estimate - t * se, estimate + t * se
     if estimate in (0.0, 1.0):
-        return BoundedInterval(estimate, se, dof, max(wald_low, 0.0), min(wald_high, 1.0),
-                               CLIPPED, wald_low, wald_high)
+        return BoundedInterval(
+            estimate, se, dof, max(wald_low, 0.0), min(wald_high, 1.0), CLIPPED, wald_low, wald_high
+        )
     centre = math.log(estimate / (1 - estimate))
     half = t * se / (estimate * (1 - estimate))
     low, high = _expit(centre - half), _expit(centre + half)
     return BoundedInterval(estimate, se, dof, low, high, LOGIT, wald_low, wald_high)
 
 
-def clipped_interval(low: float, high: float, lower: float, upper: float
-                     ) -> tuple[float, float, bool]:
+def percentile_interval(replicates, conf_level: float) -> tuple[float | None, float | None, int]:
+    """Percentile bootstrap interval of the finite ``replicates``: (low, high, number left
+    out as undefined); (None, None, all) when none is finite."""
+    values = np.asarray(replicates, dtype=float).ravel()
+    finite = values[np.isfinite(values)]
+    left_out = int(values.size - finite.size)
+    if finite.size == 0:
+        return None, None, left_out
+    alpha = (1 - conf_level) / 2
+    low, high = (float(v) for v in np.quantile(finite, [alpha, 1 - alpha]))
+    return low, high, left_out
+
+
+def clipped_interval(
+    low: float, high: float, lower: float, upper: float
+) -> tuple[float, float, bool]:
     """(low, high) clipped to [lower, upper] and whether anything was clipped."""
     new_low, new_high = max(low, lower), min(high, upper)
     return new_low, new_high, (new_low, new_high) != (low, high)

@@ -55,8 +55,9 @@ def _read_text(path: Path) -> str:
     except IsADirectoryError:
         raise MRMCInputError([f"{path}: is a directory, not a file"]) from None
     except UnicodeDecodeError as exc:
-        raise MRMCInputError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) \
-            from None
+        raise MRMCInputError(
+            [f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]
+        ) from None
 
 
 def read_long_csv(path: str | Path, case_column: str = "case") -> MRMCData:
@@ -77,10 +78,12 @@ def read_long_csv(path: str | Path, case_column: str = "case") -> MRMCData:
     required = tuple(case_column if c == "case" else c for c in REQUIRED_COLUMNS)
     missing = [c for c in required if c not in header]
     if missing:
-        raise MRMCInputError([
-            f"{path}: missing required column(s): {', '.join(missing)} "
-            f"(found: {', '.join(header)})"
-        ])
+        raise MRMCInputError(
+            [
+                f"{path}: missing required column(s): {', '.join(missing)} "
+                f"(found: {', '.join(header)})"
+            ]
+        )
     has_diagnosis = DIAGNOSIS_COLUMN in header
 
     problems: list[str] = []
@@ -102,8 +105,17 @@ def read_long_csv(path: str | Path, case_column: str = "case") -> MRMCData:
             diagnosis = _parse_binary(row.get(DIAGNOSIS_COLUMN), "diagnosis", where, problems)
         if not all(labels.values()):
             continue
-        records.append(Record(labels["reader"], labels["treatment"], labels[case_column],
-                              truth, math.nan if rating is None else rating, where, diagnosis))
+        records.append(
+            Record(
+                labels["reader"],
+                labels["treatment"],
+                labels[case_column],
+                truth,
+                math.nan if rating is None else rating,
+                where,
+                diagnosis,
+            )
+        )
     return _assemble(path, records, problems)
 
 
@@ -128,19 +140,61 @@ def read_imrmc(path: str | Path) -> MRMCData:
     """
     path = Path(path)
     lines = _read_text(path).splitlines()
+    counts, start = _imrmc_header(lines)
+    if start is None:
+        raise MRMCInputError([f"{path}: no 'BEGIN DATA:' line; is this an iMRMC file?"])
+    problems: list[str] = []
+    truth, rows = _imrmc_rows(lines, start, problems)
+    for case_id in sorted({r[1] for r in rows} - truth.keys()):
+        problems.append(f"case {case_id} has ratings but no truth row (-1,{case_id},0,truth)")
+    n1 = sum(v for v, _ in truth.values())
+    observed = {
+        "N0": len(truth) - n1,
+        "N1": n1,
+        "NR": len({r[0] for r in rows}),
+        "NM": len({r[2] for r in rows}),
+    }
+    names = {
+        "N0": "non-diseased cases",
+        "N1": "diseased cases",
+        "NR": "readers",
+        "NM": "modalities",
+    }
+    for key, expected in counts.items():
+        if observed[key] != expected:
+            problems.append(
+                f"header says {key}: {expected} but the data have {observed[key]} {names[key]}"
+            )
+    records = [
+        Record(
+            reader_id,
+            modality,
+            case_id,
+            truth[case_id][0] if case_id in truth else None,
+            rating,
+            where,
+        )
+        for reader_id, case_id, modality, rating, where in rows
+    ]
+    return _assemble(path, records, problems)
+
+
+def _imrmc_header(lines: list[str]) -> tuple[dict[str, int], int | None]:
+    """The header's N0/N1/NR/NM counts and the index of the first data line (None: no
+    'BEGIN DATA' line)."""
     counts: dict[str, int] = {}
-    start = None
     for i, line in enumerate(lines):
         if line.strip().upper().startswith("BEGIN DATA"):
-            start = i + 1
-            break
+            return counts, i + 1
         match = _HEADER_COUNT.match(line)
         if match:
             counts[match.group(1).upper()] = int(match.group(2))
-    if start is None:
-        raise MRMCInputError([f"{path}: no 'BEGIN DATA:' line; is this an iMRMC file?"])
+    return counts, None
 
-    problems: list[str] = []
+
+def _imrmc_rows(lines: list[str], start: int, problems: list[str]):
+    """(case -> (truth, where), [(reader, case, modality, rating, where)]) from the data
+    lines; each malformed line adds a problem."""
     truth: dict[str, tuple[int, str]] = {}
     rows: list[tuple[str, str, str, float, str]] = []
     for line_no, line in enumerate(lines[start:], start=start + 1):
@@ -149,8 +203,9 @@ def read_imrmc(path: str | Path) -> MRMCData:
         where = f"line {line_no}"
         fields = [f.strip() for f in line.split(",")]
         if len(fields) != 4:
-            problems.append(f"{where}: expected 4 fields (reader,case,modality,score), "
-                            f"found {len(fields)}")
+            problems.append(
+                f"{where}: expected 4 fields (reader,case,modality,score), found {len(fields)}"
+            )
             continue
         reader_id, case_id, modality, score = fields
         if not reader_id or not case_id or not modality:
@@ -161,28 +216,15 @@ def read_imrmc(path: str | Path) -> MRMCData:
             if value is None:
                 continue
             if case_id in truth and truth[case_id][0] != value:
-                problems.append(f"case {case_id} has inconsistent truth: {truth[case_id][0]} "
-                                f"at {truth[case_id][1]} but {value} at {where}")
+                problems.append(
+                    f"case {case_id} has inconsistent truth: {truth[case_id][0]} "
+                    f"at {truth[case_id][1]} but {value} at {where}"
+                )
             truth.setdefault(case_id, (value, where))
             continue
         rating = _parse_rating(score, where, problems)
         rows.append((reader_id, case_id, modality, math.nan if rating is None else rating, where))
-
-    for case_id in sorted({r[1] for r in rows} - truth.keys()):
-        problems.append(f"case {case_id} has ratings but no truth row (-1,{case_id},0,truth)")
-    n1 = sum(v for v, _ in truth.values())
-    observed = {"N0": len(truth) - n1, "N1": n1,
-                "NR": len({r[0] for r in rows}), "NM": len({r[2] for r in rows})}
-    names = {"N0": "non-diseased cases", "N1": "diseased cases", "NR": "readers",
-             "NM": "modalities"}
-    for key, expected in counts.items():
-        if observed[key] != expected:
-            problems.append(f"header says {key}: {expected} but the data have "
-                            f"{observed[key]} {names[key]}")
-    records = [Record(reader_id, modality, case_id,
-                      truth[case_id][0] if case_id in truth else None, rating, where)
-               for reader_id, case_id, modality, rating, where in rows]
-    return _assemble(path, records, problems)
+    return truth, rows
 
 
 def read_study(path: str | Path, fmt: str | None = None, case_column: str = "case") -> MRMCData:

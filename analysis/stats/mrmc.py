@@ -69,8 +69,9 @@ def mean_squares(table: np.ndarray) -> MeanSquares:
     resid = table - arm[:, None] - reader[None, :] + grand
     ms_tr = (resid**2).sum() / ((t - 1) * (r - 1)) if t > 1 else math.nan
     by_arm = tuple(float(((row - row.mean()) ** 2).sum() / (r - 1)) for row in table)
-    return MeanSquares(float(ms_t), float(ms_r), float(ms_tr), by_arm, t - 1, r - 1,
-                       (t - 1) * (r - 1))
+    return MeanSquares(
+        float(ms_t), float(ms_r), float(ms_tr), by_arm, t - 1, r - 1, (t - 1) * (r - 1)
+    )
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,9 @@ class CovarianceComponents:
     cov1_by_reader: tuple[float, ...]
 
 
-def covariance_components(cov: np.ndarray, n_treatments: int,
-                          n_readers: int) -> CovarianceComponents:
+def covariance_components(
+    cov: np.ndarray, n_treatments: int, n_readers: int
+) -> CovarianceComponents:
     """Average a (U, U) covariance matrix (units treatment-major) into OR's Cov1-3."""
     arm = np.repeat(np.arange(n_treatments), n_readers)
     reader = np.tile(np.arange(n_readers), n_treatments)
@@ -105,11 +107,13 @@ def covariance_components(cov: np.ndarray, n_treatments: int,
         cov2=mean(same_t & ~same_r),
         cov3=mean(~same_t & ~same_r),
         var_error_by_arm=tuple(float(diag[arm == i].mean()) for i in range(n_treatments)),
-        cov2_by_arm=tuple(mean(same_t & ~same_r & (arm[:, None] == i))
-                          for i in range(n_treatments)),
+        cov2_by_arm=tuple(
+            mean(same_t & ~same_r & (arm[:, None] == i)) for i in range(n_treatments)
+        ),
         var_error_by_reader=tuple(float(diag[reader == j].mean()) for j in range(n_readers)),
-        cov1_by_reader=tuple(mean(~same_t & same_r & (reader[:, None] == j))
-                             for j in range(n_readers)),
+        cov1_by_reader=tuple(
+            mean(~same_t & same_r & (reader[:, None] == j)) for j in range(n_readers)
+        ),
     )
 
 
@@ -135,8 +139,9 @@ class VarianceComponents:
     n_treatments: int
 
 
-def variance_components(ms: MeanSquares, cc: CovarianceComponents, n_treatments: int,
-                        n_readers: int, n_cases: float) -> VarianceComponents:
+def variance_components(
+    ms: MeanSquares, cc: CovarianceComponents, n_treatments: int, n_readers: int, n_cases: float
+) -> VarianceComponents:
     t = n_treatments
     if t > 1:
         var_r = (ms.ms_r - ms.ms_tr) / t - cc.cov1 + cc.cov3
@@ -147,8 +152,20 @@ def variance_components(ms: MeanSquares, cc: CovarianceComponents, n_treatments:
     def corr(c: float) -> float:
         return c / cc.var_error if cc.var_error > 0 else math.nan
 
-    return VarianceComponents(var_r, var_tr, cc.cov1, cc.cov2, cc.cov3, cc.var_error,
-                              corr(cc.cov1), corr(cc.cov2), corr(cc.cov3), n_cases, n_readers, t)
+    return VarianceComponents(
+        var_r,
+        var_tr,
+        cc.cov1,
+        cc.cov2,
+        cc.cov3,
+        cc.var_error,
+        corr(cc.cov1),
+        corr(cc.cov2),
+        corr(cc.cov3),
+        n_cases,
+        n_readers,
+        t,
+    )
 
 
 @dataclass(frozen=True)
@@ -183,10 +200,12 @@ class ORResult:
         data = to_jsonable(self)
         data["fom_table"] = [
             {"treatment": t, "reader": r, "fom": to_jsonable(float(self.fom_table[i, j]))}
-            for i, t in enumerate(self.treatments) for j, r in enumerate(self.readers)
+            for i, t in enumerate(self.treatments)
+            for j, r in enumerate(self.readers)
         ]
-        data["arm_means"] = {t: float(m) for t, m in zip(self.treatments, self.arm_means,
-                                                        strict=True)}
+        data["arm_means"] = {
+            t: float(m) for t, m in zip(self.treatments, self.arm_means, strict=True)
+        }
         data["covariance"] = {
             "units": [{"treatment": t, "reader": r} for t in self.treatments for r in self.readers],
             "matrix": to_jsonable(self.covariance),
@@ -194,8 +213,9 @@ class ORResult:
         return data
 
 
-def _rrrc(ms: MeanSquares, cc: CovarianceComponents, theta: np.ndarray, treatments, r: int,
-          conf: float) -> Analysis:
+def _rrrc(
+    ms: MeanSquares, cc: CovarianceComponents, theta: np.ndarray, treatments, r: int, conf: float
+) -> Analysis:
     t = len(treatments)
     arms = []
     for i, name in enumerate(treatments):
@@ -204,72 +224,125 @@ def _rrrc(ms: MeanSquares, cc: CovarianceComponents, theta: np.ndarray, treatmen
         numerator = ms_r + r * max(cov2, 0.0)
         se = math.sqrt(numerator / r)
         df = satterthwaite_ddf(numerator, ms_r, r - 1)
-        arms.append(arm_estimate(name, float(theta[i].mean()), se, df, conf, ms_r=ms_r,
-                                 cov2=cov2))
+        arms.append(arm_estimate(name, float(theta[i].mean()), se, df, conf, ms_r=ms_r, cov2=cov2))
     if t < 2:
         return Analysis("rrrc", TITLES["rrrc"], None, (), tuple(arms))
     diff = cc.cov2 - cc.cov3
     error = ms.ms_tr + r * max(diff, 0.0)
     ddf = satterthwaite_ddf(error, ms.ms_tr, ms.df_tr)
     f_value = ms.ms_t / error if error > 0 else math.nan
-    test = GlobalTest("F", f_value, t - 1, ddf, f_sf(f_value, t - 1, ddf), error,
-                      "MS(T*R) + r*max(Cov2 - Cov3, 0)", clamped=diff < 0)
+    test = GlobalTest(
+        "F",
+        f_value,
+        t - 1,
+        ddf,
+        f_sf(f_value, t - 1, ddf),
+        error,
+        "MS(T*R) + r*max(Cov2 - Cov3, 0)",
+        clamped=diff < 0,
+    )
     se = math.sqrt(max(2.0 / r * error, 0.0))
     means = theta.mean(axis=1)
-    comps = [comparison(treatments[i], treatments[j], float(means[i] - means[j]), se, ddf, conf)
-             for i, j in pairs(t)]
+    comps = [
+        comparison(treatments[i], treatments[j], float(means[i] - means[j]), se, ddf, conf)
+        for i, j in pairs(t)
+    ]
     return Analysis("rrrc", TITLES["rrrc"], test, with_holm(comps), tuple(arms))
 
 
-def _frrc(ms: MeanSquares, cc: CovarianceComponents, cov: np.ndarray, theta: np.ndarray,
-          treatments, readers, conf: float) -> Analysis:
+def _frrc(
+    ms: MeanSquares,
+    cc: CovarianceComponents,
+    cov: np.ndarray,
+    theta: np.ndarray,
+    treatments,
+    readers,
+    conf: float,
+) -> Analysis:
     t, r = len(treatments), len(readers)
     arms = []
     for i, name in enumerate(treatments):
         var, cov2 = cc.var_error_by_arm[i], cc.cov2_by_arm[i]
         se = math.sqrt(max((var + (r - 1) * max(cov2, 0.0)) / r, 0.0))
-        arms.append(arm_estimate(name, float(theta[i].mean()), se, math.inf, conf,
-                                 var_error=var, cov2=cov2))
+        arms.append(
+            arm_estimate(name, float(theta[i].mean()), se, math.inf, conf, var_error=var, cov2=cov2)
+        )
     if t < 2:
         return Analysis("frrc", TITLES["frrc"], None, (), tuple(arms))
     diff = cc.cov2 - cc.cov3
     error = cc.var_error - cc.cov1 + (r - 1) * max(diff, 0.0)
     x2 = (t - 1) * ms.ms_t / error if error > 0 else math.nan
-    test = GlobalTest("X2", x2, t - 1, math.inf, f_sf(x2 / (t - 1), t - 1, math.inf), error,
-                      "Var_error - Cov1 + (r-1)*max(Cov2 - Cov3, 0)", clamped=diff < 0)
+    test = GlobalTest(
+        "X2",
+        x2,
+        t - 1,
+        math.inf,
+        f_sf(x2 / (t - 1), t - 1, math.inf),
+        error,
+        "Var_error - Cov1 + (r-1)*max(Cov2 - Cov3, 0)",
+        clamped=diff < 0,
+    )
     se = math.sqrt(max(2.0 / r * error, 0.0))
     means = theta.mean(axis=1)
-    comps = [comparison(treatments[i], treatments[j], float(means[i] - means[j]), se,
-                        math.inf, conf) for i, j in pairs(t)]
+    comps = [
+        comparison(treatments[i], treatments[j], float(means[i] - means[j]), se, math.inf, conf)
+        for i, j in pairs(t)
+    ]
     per_reader = []
     for k, reader in enumerate(readers):
         for i, j in pairs(t):
             a, b = i * r + k, j * r + k
             var_diff = cov[a, a] + cov[b, b] - 2 * cov[a, b]
-            per_reader.append(comparison(treatments[i], treatments[j],
-                                         float(theta[i, k] - theta[j, k]),
-                                         math.sqrt(max(var_diff, 0.0)), math.inf, conf,
-                                         reader=reader))
-    return Analysis("frrc", TITLES["frrc"], test, with_holm(comps), tuple(arms),
-                    tuple(per_reader),
-                    notes=("per-reader differences: SE = sqrt(Var_a + Var_b - 2 Cov_ab) "
-                           "from that reader's own covariances; p-values not adjusted",))
+            per_reader.append(
+                comparison(
+                    treatments[i],
+                    treatments[j],
+                    float(theta[i, k] - theta[j, k]),
+                    math.sqrt(max(var_diff, 0.0)),
+                    math.inf,
+                    conf,
+                    reader=reader,
+                )
+            )
+    return Analysis(
+        "frrc",
+        TITLES["frrc"],
+        test,
+        with_holm(comps),
+        tuple(arms),
+        tuple(per_reader),
+        notes=(
+            "per-reader differences: SE = sqrt(Var_a + Var_b - 2 Cov_ab) "
+            "from that reader's own covariances; p-values not adjusted",
+        ),
+    )
 
 
 def _rrfc(ms: MeanSquares, theta: np.ndarray, treatments, r: int, conf: float) -> Analysis:
     t = len(treatments)
-    arms = [arm_estimate(name, float(theta[i].mean()), math.sqrt(ms.ms_r_by_arm[i] / r), r - 1,
-                         conf, ms_r=ms.ms_r_by_arm[i])
-            for i, name in enumerate(treatments)]
+    arms = [
+        arm_estimate(
+            name,
+            float(theta[i].mean()),
+            math.sqrt(ms.ms_r_by_arm[i] / r),
+            r - 1,
+            conf,
+            ms_r=ms.ms_r_by_arm[i],
+        )
+        for i, name in enumerate(treatments)
+    ]
     if t < 2:
         return Analysis("rrfc", TITLES["rrfc"], None, (), tuple(arms))
     f_value = ms.ms_t / ms.ms_tr if ms.ms_tr > 0 else math.nan
-    test = GlobalTest("F", f_value, t - 1, ms.df_tr, f_sf(f_value, t - 1, ms.df_tr), ms.ms_tr,
-                      "MS(T*R)")
+    test = GlobalTest(
+        "F", f_value, t - 1, ms.df_tr, f_sf(f_value, t - 1, ms.df_tr), ms.ms_tr, "MS(T*R)"
+    )
     se = math.sqrt(2.0 / r * ms.ms_tr)
     means = theta.mean(axis=1)
-    comps = [comparison(treatments[i], treatments[j], float(means[i] - means[j]), se, ms.df_tr,
-                        conf) for i, j in pairs(t)]
+    comps = [
+        comparison(treatments[i], treatments[j], float(means[i] - means[j]), se, ms.df_tr, conf)
+        for i, j in pairs(t)
+    ]
     return Analysis("rrfc", TITLES["rrfc"], test, with_holm(comps), tuple(arms))
 
 
@@ -278,15 +351,24 @@ def parse_analyses(analyses: str | tuple[str, ...] | list[str]) -> tuple[str, ..
         analyses = ANALYSES if analyses == "all" else (analyses,)
     unknown = [a for a in analyses if a not in ANALYSES]
     if unknown:
-        raise MRMCInputError([f"unknown analysis {unknown[0]!r}; expected one of: "
-                              f"{', '.join(ANALYSES)}, all"])
+        raise MRMCInputError(
+            [f"unknown analysis {unknown[0]!r}; expected one of: {', '.join(ANALYSES)}, all"]
+        )
     return tuple(analyses)
 
 
-def or_analysis(data: MRMCData, fom: str = "auc", cov: str = "jackknife", *,
-                analyses: str | tuple[str, ...] = "all", threshold: float | None = None,
-                conf_level: float = 0.95, bootstrap_samples: int = 2000,
-                seed: int | None = 0, estimates: FomEstimates | None = None) -> ORResult:
+def or_analysis(
+    data: MRMCData,
+    fom: str = "auc",
+    cov: str = "jackknife",
+    *,
+    analyses: str | tuple[str, ...] = "all",
+    threshold: float | None = None,
+    conf_level: float = 0.95,
+    bootstrap_samples: int = 2000,
+    seed: int | None = 0,
+    estimates: FomEstimates | None = None,
+) -> ORResult:
     """Obuchowski-Rockette analysis of a study.
 
     ``fom``: auc | sensitivity | specificity | accuracy (binary ones need ``threshold`` or a
@@ -296,11 +378,16 @@ def or_analysis(data: MRMCData, fom: str = "auc", cov: str = "jackknife", *,
     """
     names = parse_analyses(analyses)
     if cov not in COV_METHODS:
-        raise MRMCInputError([f"unknown covariance method {cov!r}; expected one of: "
-                              f"{', '.join(COV_METHODS)}"])
+        raise MRMCInputError(
+            [f"unknown covariance method {cov!r}; expected one of: {', '.join(COV_METHODS)}"]
+        )
     if data.n_readers < 2:
-        raise MRMCInputError([f"an MRMC analysis needs at least 2 readers, found "
-                              f"{data.n_readers}; for one reader compare arms with delong_test"])
+        raise MRMCInputError(
+            [
+                f"an MRMC analysis needs at least 2 readers, found "
+                f"{data.n_readers}; for one reader compare arms with delong_test"
+            ]
+        )
     if not 0 < conf_level < 1:
         raise MRMCInputError([f"confidence level must be between 0 and 1, not {conf_level}"])
     est = estimates or compute_fom(data, fom, threshold)
@@ -320,12 +407,24 @@ def or_analysis(data: MRMCData, fom: str = "auc", cov: str = "jackknife", *,
         else:
             built[name] = _rrfc(ms, table, data.treatments, r, conf_level)
     return ORResult(
-        fom=est.name, cov_method=cov, design=data.design, conf_level=conf_level,
-        treatments=data.treatments, readers=data.readers, n_cases=data.n_cases,
-        n_diseased=data.n_diseased, n_nondiseased=data.n_nondiseased, fom_table=table,
-        arm_means=table.mean(axis=1), covariance=matrix, mean_squares=ms,
-        covariance_components=cc, components=components, analyses=built,
+        fom=est.name,
+        cov_method=cov,
+        design=data.design,
+        conf_level=conf_level,
+        treatments=data.treatments,
+        readers=data.readers,
+        n_cases=data.n_cases,
+        n_diseased=data.n_diseased,
+        n_nondiseased=data.n_nondiseased,
+        fom_table=table,
+        arm_means=table.mean(axis=1),
+        covariance=matrix,
+        mean_squares=ms,
+        covariance_components=cc,
+        components=components,
+        analyses=built,
         threshold=est.threshold,
         bootstrap_samples=bootstrap_samples if cov == "bootstrap" else None,
-        seed=seed if cov == "bootstrap" else None, source=data.source,
+        seed=seed if cov == "bootstrap" else None,
+        source=data.source,
     )

@@ -48,8 +48,9 @@ class PowerResult:
         return data
 
 
-def _terms(pilot: VarianceComponents, n_readers: int, n_cases: np.ndarray, analysis: str
-           ) -> tuple[np.ndarray, np.ndarray]:
+def _terms(
+    pilot: VarianceComponents, n_readers: int, n_cases: np.ndarray, analysis: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Denominator D and ddf for each number of cases."""
     scale = pilot.n_cases / np.asarray(n_cases, dtype=float)
     var_tr = max(pilot.var_tr, 0.0)
@@ -67,17 +68,26 @@ def _terms(pilot: VarianceComponents, n_readers: int, n_cases: np.ndarray, analy
         denom = var_tr + scale * (pilot.var_error - pilot.cov1 - diff)
         ddf = np.full_like(denom, float(r - 1))
     else:
-        raise ValueError(f"unknown analysis {analysis!r}; expected one of: "
-                         f"{', '.join(POWER_ANALYSES)}")
+        raise ValueError(
+            f"unknown analysis {analysis!r}; expected one of: {', '.join(POWER_ANALYSES)}"
+        )
     return denom, ddf
 
 
-def _power(pilot: VarianceComponents, n_readers: int, n_cases: np.ndarray, effect: float,
-           alpha: float, analysis: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _power(
+    pilot: VarianceComponents,
+    n_readers: int,
+    n_cases: np.ndarray,
+    effect: float,
+    alpha: float,
+    analysis: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     denom, ddf = _terms(pilot, n_readers, n_cases, analysis)
     if np.any(denom <= 0):
-        raise ValueError("the pilot's variance components give a non-positive error term; "
-                         "they cannot predict power")
+        raise ValueError(
+            "the pilot's variance components give a non-positive error term; "
+            "they cannot predict power"
+        )
     ncp = n_readers * effect**2 / (2 * denom)
     finite = np.isfinite(ddf)
     crit = np.empty_like(ddf)
@@ -100,8 +110,14 @@ def _check(n_readers: int, alpha: float) -> None:
         raise ValueError(f"alpha must be between 0 and 1, not {alpha}")
 
 
-def power(pilot: VarianceComponents | ORResult, n_readers: int, n_cases: int, effect: float,
-          alpha: float = 0.05, analysis: str = "rrrc") -> PowerResult:
+def power(
+    pilot: VarianceComponents | ORResult,
+    n_readers: int,
+    n_cases: int,
+    effect: float,
+    alpha: float = 0.05,
+    analysis: str = "rrrc",
+) -> PowerResult:
     """Power of a two-arm OR test with ``n_readers`` readers reading ``n_cases`` cases each."""
     if isinstance(pilot, ORResult):
         pilot = pilot.components
@@ -109,13 +125,29 @@ def power(pilot: VarianceComponents | ORResult, n_readers: int, n_cases: int, ef
     if n_cases < 2:
         raise ValueError(f"a future study needs at least 2 cases, not {n_cases}")
     p, ncp, ddf, crit = _power(pilot, n_readers, np.array([n_cases]), effect, alpha, analysis)
-    return PowerResult(analysis, float(p[0]), n_readers, n_cases, effect, alpha, float(ncp[0]), 1,
-                       float(ddf[0]), float(crit[0]))
+    return PowerResult(
+        analysis,
+        float(p[0]),
+        n_readers,
+        n_cases,
+        effect,
+        alpha,
+        float(ncp[0]),
+        1,
+        float(ddf[0]),
+        float(crit[0]),
+    )
 
 
-def cases_for_power(pilot: VarianceComponents | ORResult, n_readers: int, effect: float,
-                    target: float = 0.8, alpha: float = 0.05, analysis: str = "rrrc",
-                    max_cases: int = 1_000_000) -> PowerResult:
+def cases_for_power(
+    pilot: VarianceComponents | ORResult,
+    n_readers: int,
+    effect: float,
+    target: float = 0.8,
+    alpha: float = 0.05,
+    analysis: str = "rrrc",
+    max_cases: int = 1_000_000,
+) -> PowerResult:
     """Smallest number of cases giving at least ``target`` power with ``n_readers`` readers.
 
     Raises ValueError when the target cannot be reached with that many readers (with random

@@ -57,8 +57,9 @@ def wilson(successes: int, total: int, conf_level: float = 0.95) -> Proportion:
     denom = 1 + z * z / total
     centre = (p + z * z / (2 * total)) / denom
     half = z / denom * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
-    return Proportion(int(successes), int(total), p, max(0.0, centre - half),
-                      min(1.0, centre + half))
+    return Proportion(
+        int(successes), int(total), p, max(0.0, centre - half), min(1.0, centre + half)
+    )
 
 
 @dataclass(frozen=True)
@@ -83,22 +84,25 @@ class ProportionsResult:
     n_excluded: int  # main reads left out (unknown truth or no call at this stage)
 
 
-def _counts(reads: Sequence[tuple[bool, bool]], arm: str, reader: str | None,
-            conf_level: float) -> DiagnosticProportions:
+def _counts(
+    reads: Sequence[tuple[bool, bool]], arm: str, reader: str | None, conf_level: float
+) -> DiagnosticProportions:
     tp = sum(1 for truth, call in reads if truth and call)
     tn = sum(1 for truth, call in reads if not truth and not call)
     pos = sum(1 for truth, _ in reads if truth)
     neg = len(reads) - pos
     return DiagnosticProportions(
-        arm=arm, reader=reader,
+        arm=arm,
+        reader=reader,
         sensitivity=wilson(tp, pos, conf_level),
         specificity=wilson(tn, neg, conf_level),
         accuracy=wilson(tp + tn, len(reads), conf_level),
     )
 
 
-def diagnostic_proportions(reads: Sequence[Read], *, stage: str = "final",
-                           conf_level: float = 0.95) -> ProportionsResult:
+def diagnostic_proportions(
+    reads: Sequence[Read], *, stage: str = "final", conf_level: float = 0.95
+) -> ProportionsResult:
     """Sensitivity, specificity and accuracy per arm (pooled and per reader) of main reads.
 
     ``stage`` "final" uses ``final_positive``; "first" the unaided ``first_positive`` of
@@ -109,18 +113,22 @@ def diagnostic_proportions(reads: Sequence[Read], *, stage: str = "final",
     usable = [r for r in main if r.truth is not None and diagnosis(r, stage) is not None]
     pairs = {}
     for r in usable:
-        pairs.setdefault((r.arm, r.reader), []).append((bool(r.truth),
-                                                         bool(diagnosis(r, stage))))
+        pairs.setdefault((r.arm, r.reader), []).append((bool(r.truth), bool(diagnosis(r, stage))))
     arms = arms_of(main)
     pooled = tuple(
-        _counts([p for (a, _), ps in pairs.items() if a == arm for p in ps], arm, None,
-                conf_level)
+        _counts([p for (a, _), ps in pairs.items() if a == arm for p in ps], arm, None, conf_level)
         for arm in arms
     )
     per_reader = tuple(
         _counts(pairs[key], key[0], key[1], conf_level)
         for key in sorted(pairs, key=lambda k: (label_key(k[0]), label_key(k[1])))
     )
-    return ProportionsResult(stage=stage, conf_level=conf_level, method="Wilson score interval",
-                             arms=pooled, per_reader=per_reader, n_reads=len(usable),
-                             n_excluded=len(main) - len(usable))
+    return ProportionsResult(
+        stage=stage,
+        conf_level=conf_level,
+        method="Wilson score interval",
+        arms=pooled,
+        per_reader=per_reader,
+        n_reads=len(usable),
+        n_excluded=len(main) - len(usable),
+    )

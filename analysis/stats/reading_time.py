@@ -107,8 +107,7 @@ def _crossed_spec(reader_col: Sequence[str], case_col: Sequence[str]):
 
     reader_levels, reader_mat = _one_hot(reader_col)
     case_levels, case_mat = _one_hot(case_col)
-    return VCSpec(["reader", "case"], [[reader_levels], [case_levels]],
-                  [[reader_mat], [case_mat]])
+    return VCSpec(["reader", "case"], [[reader_levels], [case_levels]], [[reader_mat], [case_mat]])
 
 
 def _fit(endog, exog, groups, exog_vc=None):
@@ -120,8 +119,7 @@ def _fit(endog, exog, groups, exog_vc=None):
         if exog_vc is None:
             model = MixedLM(endog, exog, groups)
         else:
-            model = MixedLM(endog, exog, groups, exog_re=np.zeros((len(endog), 0)),
-                            exog_vc=exog_vc)
+            model = MixedLM(endog, exog, groups, exog_re=np.zeros((len(endog), 0)), exog_vc=exog_vc)
         result = model.fit(reml=True)
     messages = tuple(str(w.message).strip() for w in caught)
     return result, messages
@@ -131,12 +129,14 @@ def _problem(result, k: int, messages: Sequence[str]) -> str | None:
     """Why a fitted mixed model cannot be used (None: usable)."""
     at_boundary = any("boundary" in m for m in messages)
     if not result.converged:
-        return ("did not converge (variance at the boundary)" if at_boundary
-                else "did not converge")
+        return "did not converge (variance at the boundary)" if at_boundary else "did not converge"
     se = np.asarray(result.bse_fe, dtype=float)[:k]
     if not (np.isfinite(se).all() and np.isfinite(result.fe_params).all()):
-        return ("gave no finite standard errors (variance at the boundary)" if at_boundary
-                else "gave no finite standard errors")
+        return (
+            "gave no finite standard errors (variance at the boundary)"
+            if at_boundary
+            else "gave no finite standard errors"
+        )
     return None
 
 
@@ -148,14 +148,20 @@ def model_note(model: str | None, attempts: Sequence[ModelAttempt], n_warnings: 
         text = "; ".join(failed)
         parts.append(text[0].upper() + text[1:] + ".")
     used = next((a for a in attempts if a.used), None)
-    boundary = (" (a variance component is estimated at the boundary, 0)"
-                if used is not None and used.at_boundary else "")
-    parts.append(f"Reported: {MODEL_WORDS[model]}{boundary}." if model
-                 else "No model could be fitted.")
+    boundary = (
+        " (a variance component is estimated at the boundary, 0)"
+        if used is not None and used.at_boundary
+        else ""
+    )
+    parts.append(
+        f"Reported: {MODEL_WORDS[model]}{boundary}." if model else "No model could be fitted."
+    )
     if n_warnings:
-        parts.append(f"The optimizer issued {n_warnings} warning"
-                     f"{'s' if n_warnings != 1 else ''} while fitting (listed in the JSON "
-                     "export, not here).")
+        parts.append(
+            f"The optimizer issued {n_warnings} warning"
+            f"{'s' if n_warnings != 1 else ''} while fitting (listed in the JSON "
+            "export, not here)."
+        )
     return " ".join(parts)
 
 
@@ -166,9 +172,13 @@ def _fit_models(log_t, exog, reader_col, case_col, k):
     """
     attempts: list[ModelAttempt] = []
     caught: list[str] = []
-    tries = (("crossed", lambda: _fit(log_t, exog, np.zeros(len(log_t)),
-                                      _crossed_spec(reader_col, case_col))),
-             ("reader", lambda: _fit(log_t, exog, np.array(reader_col))))
+    tries = (
+        (
+            "crossed",
+            lambda: _fit(log_t, exog, np.zeros(len(log_t)), _crossed_spec(reader_col, case_col)),
+        ),
+        ("reader", lambda: _fit(log_t, exog, np.array(reader_col))),
+    )
     for name, fit in tries:
         try:
             result, messages = fit()
@@ -180,8 +190,9 @@ def _fit_models(log_t, exog, reader_col, case_col, k):
             warnings.simplefilter("always")
             problem = _problem(result, k, messages)
         caught.extend(str(w.message).strip() for w in late)
-        attempts.append(ModelAttempt(name, problem is None, problem,
-                                     any("boundary" in m for m in messages)))
+        attempts.append(
+            ModelAttempt(name, problem is None, problem, any("boundary" in m for m in messages))
+        )
         if problem is None:
             return name, result, attempts, caught
     # Typically both random-effect variances sit at the boundary (0): the mixed model's limit is
@@ -204,15 +215,81 @@ def _fit_models(log_t, exog, reader_col, case_col, k):
     return None, None, attempts, caught
 
 
-def reading_time_analysis(reads: Sequence[Read], *, reference: str | None = None,
-                          conf_level: float = 0.95) -> ReadingTimeResult:
+def _time_ratios(result, model: str, others, reference: str, k: int, conf_level: float):
+    """Each arm's ratio of geometric mean reading times to the reference, Wald interval and
+    test on the log scale."""
+    z = float(stats.norm.ppf(0.5 + conf_level / 2))
+    params = np.asarray(result.params if model == "ols" else result.fe_params, dtype=float)[:k]
+    bse = np.asarray(result.bse if model == "ols" else result.bse_fe, dtype=float)[:k]
+    return tuple(
+        TimeRatio(
+            arm=a,
+            reference=reference,
+            log_ratio=float(params[i]),
+            se=float(bse[i]),
+            ratio=float(np.exp(params[i])),
+            ci_low=float(np.exp(params[i] - z * bse[i])),
+            ci_high=float(np.exp(params[i] + z * bse[i])),
+            p_value=float(2 * stats.norm.sf(abs(params[i] / bse[i]))),
+        )
+        for i, a in enumerate(others, start=1)
+    )
+
+
+def _variance_components(result, model: str) -> dict[str, float]:
+    if model == "crossed":
+        return {
+            name: float(v) for name, v in zip(result.model.exog_vc.names, result.vcomp, strict=True)
+        }
+    if model == "reader":
+        return {"reader": float(np.asarray(result.cov_re)[0, 0])}
+    return {}
+
+
+def _arm_times(all_arms, arm_col: np.ndarray, log_t: np.ndarray) -> list[ArmTime]:
+    """Each arm's count, geometric mean and median of the usable reading times."""
+    per_arm = []
+    for arm in all_arms:
+        mask = arm_col == arm
+        n = int(mask.sum())
+        per_arm.append(
+            ArmTime(
+                arm,
+                n,
+                float(np.exp(log_t[mask].mean())) if n else None,
+                float(np.exp(np.median(log_t[mask]))) if n else None,
+            )
+        )
+    return per_arm
+
+
+def _why_no_model(n: int, arms, reference, others, n_readers: int) -> str | None:
+    """Why no model can be fitted to `n` usable reading times, or None."""
+    if not n:
+        return "no main read has a positive reading time"
+    if reference not in arms:
+        return f"reference arm {reference} has no usable reading times"
+    if not others:
+        return f"only arm {reference} has reading times: nothing to compare"
+    if n_readers < 2:
+        return "a mixed model needs reading times from at least 2 readers"
+    k = 1 + len(others)
+    if n <= k + 2:
+        return f"{n} reading times are too few for {k} fixed effects and the variance components"
+    return None
+
+
+def reading_time_analysis(
+    reads: Sequence[Read], *, reference: str | None = None, conf_level: float = 0.95
+) -> ReadingTimeResult:
     """Arm effects on log reading time with crossed reader and case random intercepts.
 
     ``reference`` defaults to the first arm (label order) with usable reading times.
     """
     main = main_reads(reads)
-    timed = [r for r in main if r.seconds is not None and math.isfinite(r.seconds)
-             and r.seconds > 0]
+    timed = [
+        r for r in main if r.seconds is not None and math.isfinite(r.seconds) and r.seconds > 0
+    ]
     all_arms = arms_of(main)
     arms = arms_of(timed)
     reference = reference if reference is not None else (arms[0] if arms else None)
@@ -220,65 +297,60 @@ def reading_time_analysis(reads: Sequence[Read], *, reference: str | None = None
     cases = sorted({r.case for r in timed}, key=label_key)
     log_t = np.log([r.seconds for r in timed]) if timed else np.zeros(0)
     arm_col = np.array([r.arm for r in timed])
-    per_arm = []
-    for arm in all_arms:
-        mask = arm_col == arm
-        n = int(mask.sum())
-        per_arm.append(ArmTime(arm, n, float(np.exp(log_t[mask].mean())) if n else None,
-                               float(np.exp(np.median(log_t[mask]))) if n else None))
+    per_arm = _arm_times(all_arms, arm_col, log_t)
     notes = [f"arm {a} has no usable reading times" for a in all_arms if a not in arms]
-    base = dict(reference=reference, arms=tuple(per_arm), n=len(timed),
-                n_excluded=len(main) - len(timed), n_readers=len(readers), n_cases=len(cases),
-                conf_level=conf_level)
+    base = dict(
+        reference=reference,
+        arms=tuple(per_arm),
+        n=len(timed),
+        n_excluded=len(main) - len(timed),
+        n_readers=len(readers),
+        n_cases=len(cases),
+        conf_level=conf_level,
+    )
 
     def empty(reason: str) -> ReadingTimeResult:
-        return ReadingTimeResult(model=None, ratios=(), converged=None, variance_components={},
-                                 residual_variance=None, reason=reason, notes=tuple(notes),
-                                 **base)
+        return ReadingTimeResult(
+            model=None,
+            ratios=(),
+            converged=None,
+            variance_components={},
+            residual_variance=None,
+            reason=reason,
+            notes=tuple(notes),
+            **base,
+        )
 
     others = [a for a in arms if a != reference]
-    if not timed:
-        return empty("no main read has a positive reading time")
-    if reference not in arms:
-        return empty(f"reference arm {reference} has no usable reading times")
-    if not others:
-        return empty(f"only arm {reference} has reading times: nothing to compare")
-    if len(readers) < 2:
-        return empty("a mixed model needs reading times from at least 2 readers")
     k = 1 + len(others)
-    if len(timed) <= k + 2:
-        return empty(f"{len(timed)} reading times are too few for {k} fixed effects and the "
-                     "variance components")
+    refusal = _why_no_model(len(timed), arms, reference, others, len(readers))
+    if refusal is not None:
+        return empty(refusal)
 
-    exog = np.column_stack([np.ones(len(timed))] + [(arm_col == a).astype(float)
-                                                   for a in others])
+    exog = np.column_stack([np.ones(len(timed))] + [(arm_col == a).astype(float) for a in others])
     reader_col = [r.reader for r in timed]
     case_col = [r.case for r in timed]
     model, result, attempts, caught = _fit_models(log_t, exog, reader_col, case_col, k)
-    fitted = dict(attempts=tuple(attempts), model_note=model_note(model, attempts, len(caught)),
-                  optimizer_warnings=tuple(dict.fromkeys(caught)))
-    if result is None:
-        return replace(empty("neither the mixed models nor the least-squares fallback could be "
-                             "fitted"), **fitted)
-
-    z = float(stats.norm.ppf(0.5 + conf_level / 2))
-    params = np.asarray(result.params if model == "ols" else result.fe_params, dtype=float)[:k]
-    bse = np.asarray(result.bse if model == "ols" else result.bse_fe, dtype=float)[:k]
-    ratios = tuple(
-        TimeRatio(arm=a, reference=reference, log_ratio=float(params[i]), se=float(bse[i]),
-                  ratio=float(np.exp(params[i])), ci_low=float(np.exp(params[i] - z * bse[i])),
-                  ci_high=float(np.exp(params[i] + z * bse[i])),
-                  p_value=float(2 * stats.norm.sf(abs(params[i] / bse[i]))))
-        for i, a in enumerate(others, start=1)
+    fitted = dict(
+        attempts=tuple(attempts),
+        model_note=model_note(model, attempts, len(caught)),
+        optimizer_warnings=tuple(dict.fromkeys(caught)),
     )
-    if model == "crossed":
-        components = {name: float(v) for name, v in
-                      zip(result.model.exog_vc.names, result.vcomp, strict=True)}
-    elif model == "reader":
-        components = {"reader": float(np.asarray(result.cov_re)[0, 0])}
-    else:
-        components = {}
-    return ReadingTimeResult(model=model, ratios=ratios, converged=True,
-                             variance_components=components,
-                             residual_variance=float(result.scale), notes=tuple(notes),
-                             **fitted, **base)
+    if result is None:
+        return replace(
+            empty("neither the mixed models nor the least-squares fallback could be fitted"),
+            **fitted,
+        )
+
+    ratios = _time_ratios(result, model, others, reference, k, conf_level)
+    components = _variance_components(result, model)
+    return ReadingTimeResult(
+        model=model,
+        ratios=ratios,
+        converged=True,
+        variance_components=components,
+        residual_variance=float(result.scale),
+        notes=tuple(notes),
+        **fitted,
+        **base,
+    )

@@ -88,8 +88,13 @@ def _number(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def to_mrmc_data(reads: Sequence[Read], *, rating: str = "final_confidence",
-                 diagnosis_from: str | None = "final_positive", source: str = "") -> MRMCData:
+def to_mrmc_data(
+    reads: Sequence[Read],
+    *,
+    rating: str = "final_confidence",
+    diagnosis_from: str | None = "final_positive",
+    source: str = "",
+) -> MRMCData:
     """The main reads as ``MRMCData`` (treatment = arm) for ``or_analysis``.
 
     ``rating`` names the ``Read`` attribute used as the ROC rating (``final_confidence``,
@@ -103,17 +108,25 @@ def to_mrmc_data(reads: Sequence[Read], *, rating: str = "final_confidence",
     for attribute in (rating, diagnosis_from):
         if attribute is not None and attribute not in names:
             raise ValueError(f"Read has no attribute {attribute!r}")
-    kept = [r for r in main_reads(reads)
-            if r.truth is not None and _number(getattr(r, rating)) is not None]
+    kept = [
+        r
+        for r in main_reads(reads)
+        if r.truth is not None and _number(getattr(r, rating)) is not None
+    ]
     if not kept:
         raise MRMCInputError([f"no main read has both a known truth and a {rating}"])
     calls = [getattr(r, diagnosis_from) for r in kept] if diagnosis_from else []
     with_calls = bool(calls) and all(c is not None for c in calls)
     records = [
-        Record(reader=r.reader, treatment=r.arm, case=r.case, truth=int(bool(r.truth)),
-               rating=_number(getattr(r, rating)),
-               where=f"reader {r.reader}, arm {r.arm}, case {r.case}",
-               diagnosis=int(bool(calls[i])) if with_calls else None)
+        Record(
+            reader=r.reader,
+            treatment=r.arm,
+            case=r.case,
+            truth=int(bool(r.truth)),
+            rating=_number(getattr(r, rating)),
+            where=f"reader {r.reader}, arm {r.arm}, case {r.case}",
+            diagnosis=int(bool(calls[i])) if with_calls else None,
+        )
         for i, r in enumerate(kept)
     ]
     return MRMCData.from_records(records, source=source)

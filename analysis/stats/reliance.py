@@ -120,8 +120,14 @@ def trial(read: Read) -> Trial | None:
     return Trial(ai, bool(read.first_positive) == truth, bool(read.final_positive) == truth)
 
 
-def measures(trials: Sequence[Trial], *, arm: str | None = None, reader: str | None = None,
-             subset: str = "all", conf_level: float = 0.95) -> RelianceMeasures:
+def measures(
+    trials: Sequence[Trial],
+    *,
+    arm: str | None = None,
+    reader: str | None = None,
+    subset: str = "all",
+    conf_level: float = 0.95,
+) -> RelianceMeasures:
     """Every reliance measure of a set of trials (see the module docstring)."""
 
     def share(numerator, denominator) -> Proportion:
@@ -137,12 +143,16 @@ def measures(trials: Sequence[Trial], *, arm: str | None = None, reader: str | N
     def rejected_right_ai(t: Trial) -> bool:
         return t.ai_right and not t.first_agrees and not t.final_agrees
 
-    outcomes = {outcome_key(a, f, g): 0 for a in (True, False) for f in (True, False)
-                for g in (True, False)}
+    outcomes = {
+        outcome_key(a, f, g): 0 for a in (True, False) for f in (True, False) for g in (True, False)
+    }
     for t in trials:
         outcomes[outcome_key(t.ai_right, t.first_right, t.final_right)] += 1
     return RelianceMeasures(
-        arm=arm, reader=reader, subset=subset, n_reads=len(trials),
+        arm=arm,
+        reader=reader,
+        subset=subset,
+        n_reads=len(trials),
         switch_rate=share(lambda t: t.switched, every),
         agreement_before=share(lambda t: t.first_agrees, every),
         agreement_after=share(lambda t: t.final_agrees, every),
@@ -153,10 +163,12 @@ def measures(trials: Sequence[Trial], *, arm: str | None = None, reader: str | N
         rsr=share(lambda t: t.final_right, lambda t: not t.ai_right and t.first_right),
         over_reliance=share(adopted_wrong_ai, lambda t: not t.ai_right),
         over_reliance_given_disagreement=share(
-            adopted_wrong_ai, lambda t: not t.ai_right and not t.first_agrees),
+            adopted_wrong_ai, lambda t: not t.ai_right and not t.first_agrees
+        ),
         under_reliance=share(rejected_right_ai, lambda t: t.ai_right),
         under_reliance_given_disagreement=share(
-            rejected_right_ai, lambda t: t.ai_right and not t.first_agrees),
+            rejected_right_ai, lambda t: t.ai_right and not t.first_agrees
+        ),
         outcomes=outcomes,
     )
 
@@ -172,18 +184,21 @@ def reliance(reads: Sequence[Read], *, conf_level: float = 0.95) -> RelianceResu
         chosen = [t for r, t in tagged if keep(r) and (subset == "all" or not t.ai_right)]
         return measures(chosen, arm=arm, reader=reader, subset=subset, conf_level=conf_level)
 
-    pairs = sorted({(r.arm, r.reader) for r, _ in tagged},
-                   key=lambda k: (label_key(k[0]), label_key(k[1])))
+    pairs = sorted(
+        {(r.arm, r.reader) for r, _ in tagged}, key=lambda k: (label_key(k[0]), label_key(k[1]))
+    )
     return RelianceResult(
         conf_level=conf_level,
         method="Schemmer et al. (2023) RAIR/RSR; Wilson score intervals",
         overall=build(lambda r: True),
         arms=tuple(build(lambda r, a=a: r.arm == a, arm=a) for a in arms),
         ai_wrong_overall=build(lambda r: True, subset="ai_wrong"),
-        ai_wrong_arms=tuple(build(lambda r, a=a: r.arm == a, arm=a, subset="ai_wrong")
-                            for a in arms),
-        per_reader=tuple(build(lambda r, k=k: (r.arm, r.reader) == k, arm=k[0], reader=k[1])
-                         for k in pairs),
+        ai_wrong_arms=tuple(
+            build(lambda r, a=a: r.arm == a, arm=a, subset="ai_wrong") for a in arms
+        ),
+        per_reader=tuple(
+            build(lambda r, k=k: (r.arm, r.reader) == k, arm=k[0], reader=k[1]) for k in pairs
+        ),
         n_eligible=len(tagged),
         n_excluded=len(main) - len(tagged),
     )

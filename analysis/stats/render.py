@@ -21,8 +21,10 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = " 
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
-        parts = [str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                 for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        parts = [
+            str(c).ljust(w) if i == 0 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
         return indent + "  ".join(parts).rstrip()
 
     rule = indent + "  ".join("-" * w for w in widths)
@@ -55,14 +57,22 @@ def _ci(lo: float, hi: float, digits: int) -> str:
 
 def _comparison_rows(comps: Sequence[Comparison], conf: str, with_reader: bool = False):
     stat = comps[0].statistic_name if comps else "t"
-    header = (["reader"] if with_reader else []) + [
-        "comparison", "estimate", "std err", "df", stat, "p"
-    ] + ([] if with_reader else ["Holm p"]) + [f"{conf} CI"]
+    header = (
+        (["reader"] if with_reader else [])
+        + ["comparison", "estimate", "std err", "df", stat, "p"]
+        + ([] if with_reader else ["Holm p"])
+        + [f"{conf} CI"]
+    )
     rows = []
     for c in comps:
         row = ([c.reader or ""] if with_reader else []) + [
-            c.label, num(c.estimate, 5), num(c.se, 5), df_text(c.df), num(c.statistic, 2),
-            pval(c.p_value)]
+            c.label,
+            num(c.estimate, 5),
+            num(c.se, 5),
+            df_text(c.df),
+            num(c.statistic, 2),
+            pval(c.p_value),
+        ]
         if not with_reader:
             row.append(pval(c.p_holm))
         row.append(_ci(c.ci_low, c.ci_high, 5))
@@ -75,19 +85,34 @@ def render_analysis(a: Analysis, conf_level: float) -> str:
     out = [f"Analysis {a.name.upper()}: {a.title}"]
     g = a.global_test
     if g is not None:
-        df = f"{df_text(g.df1)}" if g.statistic_name == "X2" else \
-            f"{df_text(g.df1)}, {df_text(g.df2)}"
-        out.append(f"  Global test of equal arms: {g.statistic_name}({df}) = "
-                   f"{num(g.statistic, 4)}, p = {pval(g.p_value)}")
+        df = (
+            f"{df_text(g.df1)}"
+            if g.statistic_name == "X2"
+            else f"{df_text(g.df1)}, {df_text(g.df2)}"
+        )
+        out.append(
+            f"  Global test of equal arms: {g.statistic_name}({df}) = "
+            f"{num(g.statistic, 4)}, p = {pval(g.p_value)}"
+        )
         clamp = "  [Cov2 - Cov3 < 0, clamped to 0]" if g.clamped else ""
         out.append(f"  Error term: {g.error_term_formula} = {num(g.error_term, 8)}{clamp}")
     if a.comparisons:
-        out.append(f"  Pairwise differences (same error term and df; Holm adjustment over "
-                   f"{len(a.comparisons)} comparison{'s' if len(a.comparisons) > 1 else ''}):")
+        out.append(
+            f"  Pairwise differences (same error term and df; Holm adjustment over "
+            f"{len(a.comparisons)} comparison{'s' if len(a.comparisons) > 1 else ''}):"
+        )
         out.append(table(*_comparison_rows(a.comparisons, conf)))
     out.append(f"  Single-arm {conf} confidence intervals:")
-    rows = [[f"treatment {e.treatment}", num(e.estimate), num(e.se), df_text(e.df),
-             _ci(e.ci_low, e.ci_high, 8)] for e in a.arms]
+    rows = [
+        [
+            f"treatment {e.treatment}",
+            num(e.estimate),
+            num(e.se),
+            df_text(e.df),
+            _ci(e.ci_low, e.ci_high, 8),
+        ]
+        for e in a.arms
+    ]
     out.append(table(["arm", "estimate", "std err", "df", f"{conf} CI"], rows))
     if a.reader_comparisons:
         out.append("  Single-reader differences (not adjusted for multiplicity):")
@@ -114,24 +139,36 @@ def render_or_text(result: ORResult) -> str:
         "Figure of merit by reader and treatment",
     ]
     header = ["reader", *(f"treatment {t}" for t in result.treatments)]
-    rows = [[r, *(num(result.fom_table[i, j]) for i in range(len(result.treatments)))]
-            for j, r in enumerate(result.readers)]
+    rows = [
+        [r, *(num(result.fom_table[i, j]) for i in range(len(result.treatments)))]
+        for j, r in enumerate(result.readers)
+    ]
     rows.append(["mean", *(num(m) for m in result.arm_means)])
     out += [table(header, rows), ""]
 
     ms = result.mean_squares
     out.append("Treatment x reader ANOVA of the figures of merit")
-    ms_rows = [["T", num(ms.ms_t), df_text(ms.df_t)], ["R", num(ms.ms_r), df_text(ms.df_r)],
-               ["T*R", num(ms.ms_tr), df_text(ms.df_tr)]]
-    ms_rows += [[f"R within treatment {t}", num(m), df_text(ms.df_r)]
-                for t, m in zip(result.treatments, ms.ms_r_by_arm, strict=True)]
+    ms_rows = [
+        ["T", num(ms.ms_t), df_text(ms.df_t)],
+        ["R", num(ms.ms_r), df_text(ms.df_r)],
+        ["T*R", num(ms.ms_tr), df_text(ms.df_tr)],
+    ]
+    ms_rows += [
+        [f"R within treatment {t}", num(m), df_text(ms.df_r)]
+        for t, m in zip(result.treatments, ms.ms_r_by_arm, strict=True)
+    ]
     out += [table(["source", "mean square", "df"], ms_rows), ""]
 
     vc = result.components
     out.append("OR variance components (ANOVA estimates; can be negative)")
-    vc_rows = [["Var(R)", num(vc.var_r), ""], ["Var(T*R)", num(vc.var_tr), ""],
-               ["Cov1", num(vc.cov1), num(vc.corr1)], ["Cov2", num(vc.cov2), num(vc.corr2)],
-               ["Cov3", num(vc.cov3), num(vc.corr3)], ["Var(error)", num(vc.var_error), ""]]
+    vc_rows = [
+        ["Var(R)", num(vc.var_r), ""],
+        ["Var(T*R)", num(vc.var_tr), ""],
+        ["Cov1", num(vc.cov1), num(vc.corr1)],
+        ["Cov2", num(vc.cov2), num(vc.corr2)],
+        ["Cov3", num(vc.cov3), num(vc.corr3)],
+        ["Var(error)", num(vc.var_error), ""],
+    ]
     out += [table(["component", "estimate", "correlation"], vc_rows), ""]
     for analysis in result.analyses.values():
         out += [render_analysis(analysis, result.conf_level), ""]

@@ -51,8 +51,9 @@ def auc_from_ratings(ratings: np.ndarray, truth: np.ndarray) -> float:
     return float(auc(ratings[~truth], ratings[truth]))
 
 
-def delong_covariance(negatives: np.ndarray, positives: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def delong_covariance(
+    negatives: np.ndarray, positives: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """AUCs and DeLong covariance matrix for k score sets on the same cases.
 
     ``negatives`` has shape (k, n0) and ``positives`` (k, n1). Returns ``(aucs, cov)`` with
@@ -93,8 +94,9 @@ class DeLongTest:
         return asdict(self)
 
 
-def delong_test(scores_a: np.ndarray, scores_b: np.ndarray, truth: np.ndarray,
-                conf_level: float = 0.95) -> DeLongTest:
+def delong_test(
+    scores_a: np.ndarray, scores_b: np.ndarray, truth: np.ndarray, conf_level: float = 0.95
+) -> DeLongTest:
     """DeLong, DeLong & Clarke-Pearson (1988) paired test of AUC(a) = AUC(b).
 
     ``truth`` is 1 (or True) for diseased/positive cases; higher scores mean more likely
@@ -116,8 +118,18 @@ def delong_test(scores_a: np.ndarray, scores_b: np.ndarray, truth: np.ndarray,
     p = float(2 * stats.norm.sf(abs(z)))
     half = float(stats.norm.ppf(0.5 + conf_level / 2)) * se
     return DeLongTest(
-        auc_a=float(aucs[0]), auc_b=float(aucs[1]), difference=diff, se=se, z=z, p_value=p,
-        ci_low=diff - half, ci_high=diff + half, conf_level=conf_level,
-        var_a=float(cov[0, 0]), var_b=float(cov[1, 1]), cov_ab=float(cov[0, 1]),
-        n_diseased=int(truth.sum()), n_nondiseased=int((~truth).sum()),
+        auc_a=float(aucs[0]),
+        auc_b=float(aucs[1]),
+        difference=diff,
+        se=se,
+        z=z,
+        p_value=p,
+        ci_low=diff - half,
+        ci_high=diff + half,
+        conf_level=conf_level,
+        var_a=float(cov[0, 0]),
+        var_b=float(cov[1, 1]),
+        cov_ab=float(cov[0, 1]),
+        n_diseased=int(truth.sum()),
+        n_nondiseased=int((~truth).sum()),
     )

@@ -65,14 +65,6 @@ from typing import Any
 import numpy as np
 
 from analysis.stats.agreement import ArmAgreement, CohenKappa, fleiss_by_arm, reader_ai_kappa
-from analysis.stats.data import label_key
-from analysis.stats.explanation_gain import (
-    Correlation,
-    ExplanationGainResult,
-    by_experience,
-    explanation_gain,
-    spearman,
-)
 from analysis.stats.inference import to_jsonable
 from analysis.stats.proportions import ProportionsResult, diagnostic_proportions
 from analysis.stats.ratings import items_of, ordinal_regression, rating_analysis
@@ -90,6 +82,13 @@ from analysis.stats.study_base import (
     StudyMeta,
     count_section,
 )
+from analysis.stats.study_gain import (
+    GainSection,
+    Subgroup,
+    SubgroupsSection,
+    gain_section,
+    subgroups_section,
+)
 from analysis.stats.study_mrmc import (
     ComparisonGroups,
     MRMCSection,
@@ -103,15 +102,45 @@ from analysis.stats.study_mrmc import (
 )
 
 __all__ = [
-    "DATA_ERRORS", "DESIGNS", "PROTOCOLS", "SECTIONS", "AgreementSection", "ArmCount", "ArmMeta",
-    "ComparisonGroups", "Counts", "GainSection", "MRMCSection", "ProportionsSection",
-    "ReadingTimeSection", "RocCurve", "Section", "StudyAnalysis", "StudyMeta", "Subgroup",
-    "SubgroupsSection", "analyse_study", "bounded_arm_intervals", "flipped", "group_comparisons",
+    "DATA_ERRORS",
+    "DESIGNS",
+    "PROTOCOLS",
+    "SECTIONS",
+    "AgreementSection",
+    "ArmCount",
+    "ArmMeta",
+    "ComparisonGroups",
+    "Counts",
+    "GainSection",
+    "MRMCSection",
+    "ProportionsSection",
+    "ReadingTimeSection",
+    "RocCurve",
+    "Section",
+    "StudyAnalysis",
+    "StudyMeta",
+    "Subgroup",
+    "SubgroupsSection",
+    "analyse_study",
+    "bounded_arm_intervals",
+    "flipped",
+    "group_comparisons",
     "roc_points",
 ]
 
-SECTIONS = ("counts", "proportions", "mrmc_auc", "mrmc_accuracy", "roc", "reliance", "agreement",
-            "ratings", "reading_time", "explanation_gain", "subgroups")
+SECTIONS = (
+    "counts",
+    "proportions",
+    "mrmc_auc",
+    "mrmc_accuracy",
+    "roc",
+    "reliance",
+    "agreement",
+    "ratings",
+    "reading_time",
+    "explanation_gain",
+    "subgroups",
+)
 
 
 # ----------------------------------------------------------------------------- other sections
@@ -150,48 +179,6 @@ class ReadingTimeSection:
     summaries: tuple[TimeSummary, ...]
 
 
-@dataclass(frozen=True)
-class MetricPoint:
-    case: str
-    value: float
-    gain: float
-
-
-@dataclass(frozen=True)
-class MetricCorrelation:
-    arm: str
-    metric: str
-    correlation: Correlation
-    points: tuple[MetricPoint, ...]  # cases with both the metric and a gain (the scatter)
-
-
-@dataclass(frozen=True)
-class GainSection:
-    gain: ExplanationGainResult
-    metric_names: tuple[str, ...]
-    correlations: tuple[MetricCorrelation, ...]
-
-
-@dataclass(frozen=True)
-class Subgroup:
-    name: str  # "below" | "at_or_above"
-    label: str
-    readers: tuple[str, ...]
-    n_reads: int  # main reads
-    proportions: ProportionsResult | None
-    gain: ExplanationGainResult | None
-    reason: str | None = None  # why nothing is computed for the subgroup
-    gain_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class SubgroupsSection:
-    threshold: float
-    threshold_source: str  # "given" | "median of the readers' experience"
-    groups: tuple[Subgroup, ...]
-    readers_without_experience: tuple[str, ...]
-
-
 def _guard(name: str, build: Callable[[], Section]) -> Section:
     try:
         return build()
@@ -201,11 +188,16 @@ def _guard(name: str, build: Callable[[], Section]) -> Section:
 
 def _proportions(reads: Sequence[Read], meta: StudyMeta) -> Section:
     final = diagnostic_proportions(reads, stage="final", conf_level=meta.conf_level)
-    first = (diagnostic_proportions(reads, stage="first", conf_level=meta.conf_level)
-             if meta.two_stage else None)
+    first = (
+        diagnostic_proportions(reads, stage="first", conf_level=meta.conf_level)
+        if meta.two_stage
+        else None
+    )
     if final.n_reads == 0:
-        return Section(result=ProportionsSection(final, first),
-                       reason="no main read has both a known truth and a final diagnosis")
+        return Section(
+            result=ProportionsSection(final, first),
+            reason="no main read has both a known truth and a final diagnosis",
+        )
     notes = ()
     if first is not None and first.n_reads == 0:
         notes = ("two-stage protocol, but no read has a first-stage diagnosis",)
@@ -214,26 +206,36 @@ def _proportions(reads: Sequence[Read], meta: StudyMeta) -> Section:
 
 def _reliance(reads: Sequence[Read], meta: StudyMeta) -> Section:
     if not meta.two_stage:
-        return Section(reason="single-stage reading: there is no unaided first answer, so "
-                              "reliance on the AI (switching after seeing it) is not defined")
+        return Section(
+            reason="single-stage reading: there is no unaided first answer, so "
+            "reliance on the AI (switching after seeing it) is not defined"
+        )
     result = reliance(reads, conf_level=meta.conf_level)
     if result.n_eligible == 0:
-        return Section(result=result, reason="no main read has the AI shown with its call, the "
-                                             "truth and both the first and final calls known")
+        return Section(
+            result=result,
+            reason="no main read has the AI shown with its call, the "
+            "truth and both the first and final calls known",
+        )
     return Section(result=result)
 
 
 def _agreement(reads: Sequence[Read], meta: StudyMeta) -> Section:
     if not any(r.final_positive is not None for r in main_reads(reads)):
         return Section(reason="no main read has a final diagnosis")
-    fleiss = fleiss_by_arm(reads, conf_level=meta.conf_level, n_bootstrap=meta.n_bootstrap,
-                           seed=meta.seed)
-    reader_ai = reader_ai_kappa(reads, conf_level=meta.conf_level, n_bootstrap=meta.n_bootstrap,
-                                seed=meta.seed)
+    fleiss = fleiss_by_arm(
+        reads, conf_level=meta.conf_level, n_bootstrap=meta.n_bootstrap, seed=meta.seed
+    )
+    reader_ai = reader_ai_kappa(
+        reads, conf_level=meta.conf_level, n_bootstrap=meta.n_bootstrap, seed=meta.seed
+    )
     result = AgreementSection(fleiss, reader_ai)
     if all(a.kappa.kappa is None for a in fleiss):
-        return Section(result=result, reason="Fleiss' kappa is undefined in every arm: "
-                       + "; ".join(sorted({a.kappa.reason or "" for a in fleiss})))
+        return Section(
+            result=result,
+            reason="Fleiss' kappa is undefined in every arm: "
+            + "; ".join(sorted({a.kappa.reason or "" for a in fleiss})),
+        )
     return Section(result=result)
 
 
@@ -247,14 +249,18 @@ def _ratings(reads: Sequence[Read], meta: StudyMeta) -> Section:
     wanted = {item: meta.unaided if item in rated_unaided else None for item in items}
     common = set(wanted.values())
     reference = common.pop() if len(common) == 1 else None
-    result = rating_analysis(reads, reference=reference, points=meta.rating_points,
-                             conf_level=meta.conf_level)
+    result = rating_analysis(
+        reads, reference=reference, points=meta.rating_points, conf_level=meta.conf_level
+    )
     if any(wanted[f.item] != reference for f in result.models):
         models = tuple(
-            f if wanted[f.item] == reference else
-            ordinal_regression(reads, f.item, reference=wanted[f.item],
-                               conf_level=meta.conf_level)
-            for f in result.models)
+            f
+            if wanted[f.item] == reference
+            else ordinal_regression(
+                reads, f.item, reference=wanted[f.item], conf_level=meta.conf_level
+            )
+            for f in result.models
+        )
         result = replace(result, models=models)
     return Section(result=result)
 
@@ -264,140 +270,26 @@ def _time_summary(arm: str, seconds: np.ndarray) -> TimeSummary:
     reach = 1.5 * (q3 - q1)
     low = float(seconds[seconds >= q1 - reach].min())
     high = float(seconds[seconds <= q3 + reach].max())
-    return TimeSummary(arm, int(seconds.size), low, q1, median, q3, high,
-                       float(np.exp(np.log(seconds).mean())))
+    return TimeSummary(
+        arm, int(seconds.size), low, q1, median, q3, high, float(np.exp(np.log(seconds).mean()))
+    )
 
 
 def _reading_time(reads: Sequence[Read], meta: StudyMeta) -> Section:
     main = main_reads(reads)
-    times = [r for r in main if r.seconds is not None and math.isfinite(r.seconds)
-             and r.seconds > 0]
+    times = [
+        r for r in main if r.seconds is not None and math.isfinite(r.seconds) and r.seconds > 0
+    ]
     with_time = arms_of(times)
     reference = meta.unaided if meta.unaided in with_time else None
     model = reading_time_analysis(reads, reference=reference, conf_level=meta.conf_level)
     summaries = tuple(
         _time_summary(arm, np.array([r.seconds for r in times if r.arm == arm], dtype=float))
-        for arm in with_time)
-    return Section(result=ReadingTimeSection(model, summaries), reason=model.reason,
-                   notes=model.notes)
-
-
-def _gain_reference(reads: Sequence[Read], meta: StudyMeta) -> tuple[str | None, str | None]:
-    """(unaided argument for explanation_gain, reason when there is no unaided reference)."""
-    arms = arms_of(main_reads(reads))
-    if meta.unaided is not None and meta.unaided in arms:
-        return meta.unaided, None
-    if meta.unaided is not None:
-        where = f"the unaided arm {meta.unaided} has no main reads"
-    else:
-        where = "the study has no unaided arm"
-    if meta.two_stage:
-        return None, None  # first-stage answers of the same reads
-    return None, f"{where} and single-stage reading has no unaided first answer: no gain"
-
-
-def metric_names(metrics: Mapping[str, Mapping[str, Mapping[str, float]]] | None
-                 ) -> tuple[str, ...]:
-    names = {name for cases in (metrics or {}).values() for values in cases.values()
-             for name in values}
-    return tuple(sorted(names))
-
-
-def metric_values(metrics: Mapping[str, Mapping[str, Mapping[str, float]]], arm: str,
-                  name: str) -> dict[str, float]:
-    """case -> value of one metric of one arm's explanations (finite values only)."""
-    out = {}
-    for case, values in metrics.get(arm, {}).items():
-        value = values.get(name)
-        if value is not None and math.isfinite(float(value)):
-            out[case] = float(value)
-    return out
-
-
-def _gain(reads: Sequence[Read], meta: StudyMeta,
-          metrics: Mapping[str, Mapping[str, Mapping[str, float]]] | None) -> Section:
-    unaided, reason = _gain_reference(reads, meta)
-    if reason is not None:
-        return Section(reason=reason)
-    gain = explanation_gain(reads, unaided, conf_level=meta.conf_level,
-                            n_bootstrap=meta.n_bootstrap, seed=meta.seed)
-    notes = []
-    if unaided is None:
-        missing = ("no unaided arm" if meta.unaided is None else
-                   f"the unaided arm {meta.unaided} has no main reads")
-        notes.append(f"{missing}: the gain is final minus first-stage accuracy of the same "
-                     "reads")
-    if not gain.arms:
-        return Section(result=GainSection(gain, (), ()),
-                       reason="no aided arm to compare with the unaided reference")
-    names = metric_names(metrics)
-    correlations = []
-    if metrics:
-        for arm_gain in gain.arms:
-            if arm_gain.arm not in metrics:
-                continue
-            for name in names:
-                values = metric_values(metrics, arm_gain.arm, name)
-                points = tuple(MetricPoint(g.case, values[g.case], g.gain)
-                               for g in arm_gain.per_case if g.case in values)
-                correlations.append(MetricCorrelation(arm_gain.arm, name,
-                                                      spearman(values, arm_gain.per_case),
-                                                      points))
-        unknown = sorted(set(metrics) - {g.arm for g in gain.arms}, key=label_key)
-        if unknown:
-            notes.append(f"metrics given for arms without a gain: {', '.join(unknown)}")
-    return Section(result=GainSection(gain, names, tuple(correlations)), notes=tuple(notes))
-
-
-def _reader_experience(main: Sequence[Read]) -> dict[str, float]:
-    years: dict[str, list[float]] = {}
-    for r in main:
-        if r.reader_experience is not None and math.isfinite(r.reader_experience):
-            years.setdefault(r.reader, []).append(float(r.reader_experience))
-    return {reader: float(np.median(v)) for reader, v in years.items()}
-
-
-def _subgroups(reads: Sequence[Read], meta: StudyMeta) -> Section:
-    main = main_reads(reads)
-    experience = _reader_experience(main)
-    if not experience:
-        return Section(reason="no reader's years of experience are known")
-    if meta.experience_threshold is not None:
-        threshold, source = float(meta.experience_threshold), "given"
-    else:
-        threshold = float(np.median(list(experience.values())))
-        source = "median of the readers' experience"
-    without = tuple(sorted({r.reader for r in main} - set(experience), key=label_key))
-    # one experience value per reader (the median of its reads), so a reader is in one group
-    steady = [replace(r, reader_experience=experience[r.reader]) for r in main
-              if r.reader in experience]
-    below, above = by_experience(steady, threshold)
-    unaided, gain_reason = _gain_reference(reads, meta)
-    groups = []
-    for name, label, chosen in (("below", f"< {threshold:g} years", below),
-                                ("at_or_above", f">= {threshold:g} years", above)):
-        readers = tuple(sorted({r.reader for r in chosen}, key=label_key))
-        if not chosen:
-            groups.append(Subgroup(name, label, readers, 0, None, None,
-                                   reason="no reader in this subgroup"))
-            continue
-        props = diagnostic_proportions(chosen, stage="final", conf_level=meta.conf_level)
-        gain = None
-        if gain_reason is None:
-            gain = explanation_gain(chosen, unaided, conf_level=meta.conf_level,
-                                    n_bootstrap=meta.n_bootstrap, seed=meta.seed)
-        groups.append(Subgroup(name, label, readers, len(chosen), props, gain,
-                               gain_reason=gain_reason))
-    notes = ()
-    if without:
-        notes = (f"readers without known experience are in neither subgroup: "
-                 f"{', '.join(without)}",)
-    result = SubgroupsSection(threshold, source, tuple(groups), without)
-    if any(g.reason for g in groups):
-        return Section(result=result, notes=notes,
-                       reason=f"every reader with known experience is on one side of "
-                              f"{threshold:g} years: no comparison of subgroups")
-    return Section(result=result, notes=notes)
+        for arm in with_time
+    )
+    return Section(
+        result=ReadingTimeSection(model, summaries), reason=model.reason, notes=model.notes
+    )
 
 
 # ----------------------------------------------------------------------------- assembly
@@ -434,9 +326,12 @@ class StudyAnalysis:
         return out
 
 
-def analyse_study(reads: Sequence[Read], meta: StudyMeta, *,
-                  metrics: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None
-                  ) -> StudyAnalysis:
+def analyse_study(
+    reads: Sequence[Read],
+    meta: StudyMeta,
+    *,
+    metrics: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
+) -> StudyAnalysis:
     """Run every analysis of the study (see the module docstring).
 
     ``metrics``: arm code -> case -> {metric name: value} of the explanations that arm shows
@@ -454,13 +349,14 @@ def analyse_study(reads: Sequence[Read], meta: StudyMeta, *,
         "agreement": _guard("agreement", lambda: _agreement(reads, meta)),
         "ratings": _guard("rating analysis", lambda: _ratings(reads, meta)),
         "reading_time": _guard("reading-time analysis", lambda: _reading_time(reads, meta)),
-        "explanation_gain": _guard("explanation gain", lambda: _gain(reads, meta, metrics)),
-        "subgroups": _guard("subgroup analysis", lambda: _subgroups(reads, meta)),
+        "explanation_gain": _guard("explanation gain", lambda: gain_section(reads, meta, metrics)),
+        "subgroups": _guard("subgroup analysis", lambda: subgroups_section(reads, meta)),
     }
     if not main:
-        built = {name: s if name == "counts" else Section(
-            result=s.result, reason=s.reason or "no main reads", notes=s.notes)
-            for name, s in built.items()}
+        built = {
+            name: s
+            if name == "counts"
+            else Section(result=s.result, reason=s.reason or "no main reads", notes=s.notes)
+            for name, s in built.items()
+        }
     return StudyAnalysis(meta=meta, **built)
-
-

@@ -140,11 +140,16 @@ def counts_of(reads: Sequence[Read], main: Sequence[Read], meta: StudyMeta) -> C
     for arm in arms_of(main):
         mine = [r for r in main if r.arm == arm]
         cases = {r.case for r in mine}
-        arms.append(ArmCount(
-            arm=arm, reads=len(mine), readers=len({r.reader for r in mine}),
-            cases=len(cases), positive_cases=sum(1 for c in cases if truth.get(c) is True),
-            negative_cases=sum(1 for c in cases if truth.get(c) is False),
-        ))
+        arms.append(
+            ArmCount(
+                arm=arm,
+                reads=len(mine),
+                readers=len({r.reader for r in mine}),
+                cases=len(cases),
+                positive_cases=sum(1 for c in cases if truth.get(c) is True),
+                negative_cases=sum(1 for c in cases if truth.get(c) is False),
+            )
+        )
 
     def bad_number(value) -> bool:
         return value is None or not math.isfinite(float(value))
@@ -152,27 +157,40 @@ def counts_of(reads: Sequence[Read], main: Sequence[Read], meta: StudyMeta) -> C
     excluded = {
         "training trial (feedback shown; not analysed)": sum(r.kind == "training" for r in reads),
         "attention-check trial (not analysed)": sum(r.kind == "attention" for r in reads),
-        "unknown truth (left out of every accuracy and ROC analysis)":
-            sum(r.truth is None for r in main),
-        "no final diagnosis (left out of the proportions, accuracy and agreement)":
-            sum(r.final_positive is None for r in main),
-        "no final confidence (left out of the ROC analysis)":
-            sum(bad_number(r.final_confidence) for r in main),
-        "no reading time (left out of the reading-time model)":
-            sum(bad_number(r.seconds) or r.seconds <= 0 for r in main),
+        "unknown truth (left out of every accuracy and ROC analysis)": sum(
+            r.truth is None for r in main
+        ),
+        "no final diagnosis (left out of the proportions, accuracy and agreement)": sum(
+            r.final_positive is None for r in main
+        ),
+        "no final confidence (left out of the ROC analysis)": sum(
+            bad_number(r.final_confidence) for r in main
+        ),
+        "no reading time (left out of the reading-time model)": sum(
+            bad_number(r.seconds) or r.seconds <= 0 for r in main
+        ),
     }
     if meta.two_stage:
-        excluded["no first-stage diagnosis (left out of the first-stage proportions and "
-                 "reliance)"] = sum(r.first_positive is None for r in main)
-    experienced = {r.reader for r in main if r.reader_experience is not None
-                   and math.isfinite(r.reader_experience)}
+        excluded[
+            "no first-stage diagnosis (left out of the first-stage proportions and reliance)"
+        ] = sum(r.first_positive is None for r in main)
+    experienced = {
+        r.reader
+        for r in main
+        if r.reader_experience is not None and math.isfinite(r.reader_experience)
+    }
     known = {a.code for a in meta.arms}
     cells = [(r.reader, r.arm, r.case) for r in main]
     return Counts(
-        readers=len({r.reader for r in main}), cases=len({r.case for r in main}),
-        main_reads=len(main), all_reads=len(reads), arms=tuple(arms), excluded=excluded,
+        readers=len({r.reader for r in main}),
+        cases=len({r.case for r in main}),
+        main_reads=len(main),
+        all_reads=len(reads),
+        arms=tuple(arms),
+        excluded=excluded,
         arms_not_in_meta=tuple(a for a in arms_of(main) if a not in known),
-        readers_with_experience=len(experienced), duplicate_reads=len(cells) - len(set(cells)),
+        readers_with_experience=len(experienced),
+        duplicate_reads=len(cells) - len(set(cells)),
         empty_explanations=empty_explanation_counts(main, conf_level=meta.conf_level),
     )
 
@@ -181,9 +199,13 @@ def count_section(reads: Sequence[Read], main: Sequence[Read], meta: StudyMeta) 
     counts = counts_of(reads, main, meta)
     notes = []
     if counts.duplicate_reads:
-        notes.append(f"{counts.duplicate_reads} main reads repeat a reader, arm and case "
-                     "already read; the OR analyses refuse such data")
+        notes.append(
+            f"{counts.duplicate_reads} main reads repeat a reader, arm and case "
+            "already read; the OR analyses refuse such data"
+        )
     if counts.arms_not_in_meta:
-        notes.append("arms with reads but no description in the study metadata: "
-                     + ", ".join(counts.arms_not_in_meta))
+        notes.append(
+            "arms with reads but no description in the study metadata: "
+            + ", ".join(counts.arms_not_in_meta)
+        )
     return Section(result=counts, notes=tuple(notes))

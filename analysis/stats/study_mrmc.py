@@ -51,23 +51,33 @@ class MRMCSection:
         return self.groups["rrrc"].versus_unaided if "rrrc" in self.groups else ()
 
     def to_dict(self) -> dict:
-        return {"fom": self.fom, "design": self.design,
-                "readers_left_out": list(self.readers_left_out),
-                "or_result": self.or_result.to_dict(),
-                "groups": to_jsonable(self.groups),
-                "arm_intervals": to_jsonable(self.arm_intervals)}
+        return {
+            "fom": self.fom,
+            "design": self.design,
+            "readers_left_out": list(self.readers_left_out),
+            "or_result": self.or_result.to_dict(),
+            "groups": to_jsonable(self.groups),
+            "arm_intervals": to_jsonable(self.arm_intervals),
+        }
 
 
 def flipped(c: Comparison) -> Comparison:
     """The same comparison as subtrahend minus minuend."""
-    return replace(c, minuend=c.subtrahend, subtrahend=c.minuend,
-                   label=f"treatment {c.subtrahend} - treatment {c.minuend}",
-                   estimate=-c.estimate, statistic=-c.statistic,
-                   ci_low=-c.ci_high, ci_high=-c.ci_low)
+    return replace(
+        c,
+        minuend=c.subtrahend,
+        subtrahend=c.minuend,
+        label=f"treatment {c.subtrahend} - treatment {c.minuend}",
+        estimate=-c.estimate,
+        statistic=-c.statistic,
+        ci_low=-c.ci_high,
+        ci_high=-c.ci_low,
+    )
 
 
-def group_comparisons(comparisons: Sequence[Comparison], unaided: str | None,
-                      explainers: Sequence[str]) -> ComparisonGroups:
+def group_comparisons(
+    comparisons: Sequence[Comparison], unaided: str | None, explainers: Sequence[str]
+) -> ComparisonGroups:
     versus, between, other = [], [], []
     for c in comparisons:
         if unaided is not None and unaided in (c.minuend, c.subtrahend):
@@ -81,8 +91,13 @@ def group_comparisons(comparisons: Sequence[Comparison], unaided: str | None,
 
 def _complete_readers(reads: Sequence[Read], rating: str, fom: str) -> list[str]:
     """Readers whose every arm has enough usable reads for ``fom`` (2 per class for the AUC)."""
-    usable = [r for r in main_reads(reads) if r.truth is not None
-              and getattr(r, rating) is not None and math.isfinite(float(getattr(r, rating)))]
+    usable = [
+        r
+        for r in main_reads(reads)
+        if r.truth is not None
+        and getattr(r, rating) is not None
+        and math.isfinite(float(getattr(r, rating)))
+    ]
     arms = arms_of(usable)
     tally: dict[tuple[str, str], list[int]] = {}
     for r in usable:
@@ -98,8 +113,11 @@ def _complete_readers(reads: Sequence[Read], rating: str, fom: str) -> list[str]
 
 
 def mrmc_section(reads: Sequence[Read], meta: StudyMeta, fom: str) -> Section:
-    rating, what = (("final_confidence", "the final confidence") if fom == "auc"
-                    else ("final_positive", "the final diagnosis"))
+    rating, what = (
+        ("final_confidence", "the final confidence")
+        if fom == "auc"
+        else ("final_positive", "the final diagnosis")
+    )
     notes: list[str] = []
     left_out: tuple[str, ...] = ()
 
@@ -117,11 +135,13 @@ def mrmc_section(reads: Sequence[Read], meta: StudyMeta, fom: str) -> Section:
                 raise
             left_out = tuple(sorted(everyone - set(complete), key=label_key))
             result = run([r for r in reads if r.reader in set(complete)])
-            notes.append(f"readers {', '.join(left_out)} left out: "
-                         + "; ".join(first_error.problems[:5]))
+            notes.append(
+                f"readers {', '.join(left_out)} left out: " + "; ".join(first_error.problems[:5])
+            )
     except MRMCInputError as exc:
-        return Section(reason=f"the OR analysis of {what} cannot be computed: "
-                              + "; ".join(exc.problems[:5]))
+        return Section(
+            reason=f"the OR analysis of {what} cannot be computed: " + "; ".join(exc.problems[:5])
+        )
     except DATA_ERRORS as exc:
         return Section(reason=f"the OR analysis of {what} failed: {exc}")
     explainers = meta.explainer_arms
@@ -130,26 +150,38 @@ def mrmc_section(reads: Sequence[Read], meta: StudyMeta, fom: str) -> Section:
         notes.append("no unaided arm among the analysed arms: no comparison versus unaided")
     if len(result.treatments) < 2:
         notes.append("one arm: single-arm estimates only, no comparison")
-    groups = {name: group_comparisons(a.comparisons, unaided, explainers)
-              for name, a in result.analyses.items()}
+    groups = {
+        name: group_comparisons(a.comparisons, unaided, explainers)
+        for name, a in result.analyses.items()
+    }
     if result.design != "crossed":
-        notes.append(f"read layout: {result.design}; the case-sampling covariance of two "
-                     "reader-arm units uses the cases they share (0 when none)")
-    return Section(result=MRMCSection(fom, result.design, left_out, result, groups,
-                                      bounded_arm_intervals(result, meta.conf_level)),
-                   notes=tuple(notes))
+        notes.append(
+            f"read layout: {result.design}; the case-sampling covariance of two "
+            "reader-arm units uses the cases they share (0 when none)"
+        )
+    return Section(
+        result=MRMCSection(
+            fom,
+            result.design,
+            left_out,
+            result,
+            groups,
+            bounded_arm_intervals(result, meta.conf_level),
+        ),
+        notes=tuple(notes),
+    )
 
 
-def bounded_arm_intervals(result: ORResult, conf_level: float
-                          ) -> dict[str, dict[str, BoundedInterval]]:
+def bounded_arm_intervals(
+    result: ORResult, conf_level: float
+) -> dict[str, dict[str, BoundedInterval]]:
     """Per analysis and arm, the single-arm interval on the logit scale (intervals.py)."""
     out: dict[str, dict[str, BoundedInterval]] = {}
     for name, analysis in result.analyses.items():
         arms = {}
         for e in analysis.arms:
             if math.isfinite(e.se) and 0.0 <= e.estimate <= 1.0:
-                arms[e.treatment] = logit_interval(e.estimate, e.se, df=e.df,
-                                                   conf_level=conf_level)
+                arms[e.treatment] = logit_interval(e.estimate, e.se, df=e.df, conf_level=conf_level)
         out[name] = arms
     return out
 
@@ -186,23 +218,46 @@ def roc_section(reads: Sequence[Read]) -> Section:
     main = main_reads(reads)
     curves = []
     for arm in arms_of(main):
-        kept = [r for r in main if r.arm == arm and r.truth is not None
-                and r.final_confidence is not None and math.isfinite(r.final_confidence)]
+        kept = [
+            r
+            for r in main
+            if r.arm == arm
+            and r.truth is not None
+            and r.final_confidence is not None
+            and math.isfinite(r.final_confidence)
+        ]
         truth = [bool(r.truth) for r in kept]
         n1 = sum(truth)
         n0 = len(truth) - n1
         if n1 == 0 or n0 == 0:
-            curves.append(RocCurve(arm, n1, n0, (), (), None,
-                                   reason="needs reads of both positive and negative cases "
-                                          "with a final confidence"))
+            curves.append(
+                RocCurve(
+                    arm,
+                    n1,
+                    n0,
+                    (),
+                    (),
+                    None,
+                    reason="needs reads of both positive and negative cases "
+                    "with a final confidence",
+                )
+            )
             continue
         ratings = [float(r.final_confidence) for r in kept]
         fpr, tpr = roc_points(ratings, truth)
-        curves.append(RocCurve(arm, n1, n0, tuple(float(v) for v in fpr),
-                               tuple(float(v) for v in tpr),
-                               auc_from_ratings(np.array(ratings), np.array(truth))))
+        curves.append(
+            RocCurve(
+                arm,
+                n1,
+                n0,
+                tuple(float(v) for v in fpr),
+                tuple(float(v) for v in tpr),
+                auc_from_ratings(np.array(ratings), np.array(truth)),
+            )
+        )
     if not any(c.reason is None for c in curves):
-        return Section(result=tuple(curves) or None,
-                       reason="no arm has confidence ratings of both positive and negative "
-                              "cases")
+        return Section(
+            result=tuple(curves) or None,
+            reason="no arm has confidence ratings of both positive and negative cases",
+        )
     return Section(result=tuple(curves))

@@ -32,8 +32,15 @@ ATTENTION_MAP = "attention_map"  # a module stores its spatial attention map in 
 EMBEDDING = "embedding"  # the model has an `embedding(x)` method (penultimate features)
 
 REQUIREMENT_ORDER = (
-    INPUTS, OUTPUTS, HOOKS, CAM_LAYER, INPUT_GRADIENTS, DISTINCT_RELUS, LRP_RULES,
-    ATTENTION_MAP, EMBEDDING,
+    INPUTS,
+    OUTPUTS,
+    HOOKS,
+    CAM_LAYER,
+    INPUT_GRADIENTS,
+    DISTINCT_RELUS,
+    LRP_RULES,
+    ATTENTION_MAP,
+    EMBEDDING,
 )
 
 LISTED_MODULES = 3
@@ -67,15 +74,24 @@ EXPLAINERS: dict[str, ExplainerInfo] = dict(
         _info("integrated_gradients", "gradient", "Integrated Gradients", INPUT_GRADIENTS),
         _info("gradient_shap", "gradient", "GradientSHAP", INPUT_GRADIENTS),
         _info(
-            "guided_gradcam", "hybrid", "Guided Grad-CAM",
-            HOOKS, CAM_LAYER, INPUT_GRADIENTS, DISTINCT_RELUS,
+            "guided_gradcam",
+            "hybrid",
+            "Guided Grad-CAM",
+            HOOKS,
+            CAM_LAYER,
+            INPUT_GRADIENTS,
+            DISTINCT_RELUS,
         ),
         _info("occlusion", "perturbation", "Occlusion"),
         _info("lime", "perturbation", "LIME"),
         _info("kernel_shap", "perturbation", "Kernel SHAP"),
         _info(
-            "lrp", "relevance", "Layer-wise Relevance Propagation (LRP)",
-            HOOKS, INPUT_GRADIENTS, LRP_RULES,
+            "lrp",
+            "relevance",
+            "Layer-wise Relevance Propagation (LRP)",
+            HOOKS,
+            INPUT_GRADIENTS,
+            LRP_RULES,
         ),
         _info("attention", "model", "Model attention map", HOOKS, ATTENTION_MAP),
         _info("similar_cases", "model", "Similar cases", EMBEDDING),
@@ -440,7 +456,7 @@ def explainer_support(
     """Per explainer: ``{"supported": bool, "reason": str}`` (reason empty when supported).
 
     ``cam_layer`` None falls back to the model's ``cam_layer_name`` as in
-    :func:`~explain.compute.loading.check_model` (whose result already holds this mapping).
+    :func:`~explain.compute.model_check.check_model` (whose result already holds this mapping).
     Runs one probe forward and backward; raises :class:`ModelRejected` if the forward fails.
     """
     if form not in FORMS:

@@ -17,11 +17,10 @@ import hashlib
 import importlib
 import math
 import pickle
-import time
 import warnings
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,16 +130,14 @@ def resolve_architecture(path: str) -> type[nn.Module]:
     Only ``nn.Module`` subclasses are accepted; nothing found here is ever called.
     """
     if not isinstance(path, str) or path.count(":") != 1:
-        raise ModelRejected(
-            f"architecture must look like 'package.module:ClassName', got {path!r}"
-        )
+        raise ModelRejected(f"architecture must look like 'package.module:ClassName', got {path!r}")
     module_name, attr_path = (part.strip() for part in path.split(":"))
-    if not module_name or not attr_path or not all(
-        part.isidentifier() for part in module_name.split(".") + attr_path.split(".")
+    if (
+        not module_name
+        or not attr_path
+        or not all(part.isidentifier() for part in module_name.split(".") + attr_path.split("."))
     ):
-        raise ModelRejected(
-            f"architecture must look like 'package.module:ClassName', got {path!r}"
-        )
+        raise ModelRejected(f"architecture must look like 'package.module:ClassName', got {path!r}")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -181,9 +178,7 @@ def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
         try:
             loaded: Any = load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError) as exc:
-            raise ModelRejected(
-                f"'{path.name}' is not a readable safetensors file: {exc}"
-            ) from exc
+            raise ModelRejected(f"'{path.name}' is not a readable safetensors file: {exc}") from exc
     elif suffix in TORCH_WEIGHT_SUFFIXES:
         if _is_torchscript_archive(path):
             raise ModelRejected(
@@ -197,8 +192,7 @@ def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
         except pickle.UnpicklingError as exc:
             if "weights only" in str(exc).lower():
                 raise ModelRejected(
-                    f"'{path.name}' is not a plain state_dict "
-                    "(arbitrary pickles are never loaded)"
+                    f"'{path.name}' is not a plain state_dict (arbitrary pickles are never loaded)"
                 ) from exc
             raise ModelRejected(f"'{path.name}' is not a readable PyTorch weights file") from exc
         except Exception as exc:  # torch raises KeyError/RuntimeError/EOFError on garbage
@@ -243,8 +237,7 @@ def _plain_state_dict(loaded: Any, name: str) -> dict[str, torch.Tensor]:
     ]
     if bad:
         raise ModelRejected(
-            f"'{name}' is not a plain state_dict: non-tensor values for "
-            + _first_few(bad)
+            f"'{name}' is not a plain state_dict: non-tensor values for " + _first_few(bad)
         )
     return dict(loaded)
 
@@ -334,33 +327,6 @@ def load_torchscript(path: Path, *, device: str = "cpu") -> torch.jit.ScriptModu
     return model.eval()
 
 
-# --------------------------------------------------------------------------- checks
-
-
-@dataclass
-class ModelCheck:
-    """Outcome of :func:`check_model`; ``explainers`` maps name -> {"supported", "reason"}."""
-
-    output_shape: tuple[int, ...]
-    cam_layer: str | None
-    cam_layer_shape: tuple[int, int] | None
-    seconds: float
-    explainers: dict[str, dict] = field(default_factory=dict)
-
-    @property
-    def supported_explainers(self) -> list[str]:
-        return [name for name, info in self.explainers.items() if info["supported"]]
-
-    def to_dict(self) -> dict:
-        return {
-            "output_shape": list(self.output_shape),
-            "cam_layer": self.cam_layer,
-            "cam_layer_shape": list(self.cam_layer_shape) if self.cam_layer_shape else None,
-            "seconds": self.seconds,
-            "explainers": self.explainers,
-        }
-
-
 def is_torchscript(model: nn.Module) -> bool:
     return isinstance(model, torch.jit.ScriptModule)
 
@@ -375,79 +341,8 @@ def resolve_cam_layer(model: nn.Module, cam_layer: str | None) -> str | None:
     return default if isinstance(default, str) and default else None
 
 
-def class_label_problems(class_labels: Any) -> list[str]:
-    if not isinstance(class_labels, list | tuple) or not class_labels:
-        return ["class labels must be a non-empty list of names"]
-    problems = []
-    seen: dict[str, int] = {}
-    for i, label in enumerate(class_labels, start=1):
-        if not isinstance(label, str) or not label.strip():
-            problems.append(f"class label {i} is blank or not a string: {label!r}")
-            continue
-        key = label.strip().casefold()
-        if key in seen:
-            problems.append(f"class label {i} ({label!r}) repeats class label {seen[key]}")
-        else:
-            seen[key] = i
-    return problems
-
-
-def check_model(
-    model: nn.Module, *, spec: InputSpec, class_labels: list[str], cam_layer: str | None
-) -> ModelCheck:
-    """Run ``model`` once on a probe input and verify it can be served and explained.
-
-    When ``cam_layer`` is None the model's ``cam_layer_name`` attribute (if any) is used; the
-    layer actually used is recorded in the result. The model is put in eval mode.
-    """
-    from explain.compute.catalog import probe_input, support_from_trace, trace_forward
-
-    reasons = class_label_problems(class_labels)
-    if reasons:
-        raise ModelRejected(reasons)
-    scripted = is_torchscript(model)
-    cam_layer = resolve_cam_layer(model, cam_layer)
-    if cam_layer is not None and scripted:
-        raise ModelRejected(
-            "a CAM layer can only be named for eager models (TorchScript accepts no hooks)"
-        )
-
-    model.eval()
-    x = probe_input(spec, model)
-    try:
-        with torch.no_grad():
-            start = time.perf_counter()
-            output = model(x)
-            seconds = time.perf_counter() - start
-    except Exception as exc:
-        raise ModelRejected(f"forward pass failed: {type(exc).__name__}: {exc}") from exc
-
-    n = len(class_labels)
-    if not isinstance(output, torch.Tensor):
-        raise ModelRejected(
-            f"model output is a {type(output).__name__}, not a tensor of shape (1, {n})"
-        )
-    if tuple(output.shape) != (1, n):
-        raise ModelRejected(
-            f"model output has shape {tuple(output.shape)} but {n} class labels were given"
-        )
-    if not torch.isfinite(output).all():
-        raise ModelRejected("model output holds NaN or infinite values")
-
-    trace = trace_forward(model, spec=spec, cam_layer=cam_layer)
-    if cam_layer is not None and trace.cam_problem is not None:
-        raise ModelRejected(f"CAM layer: {trace.cam_problem}")
-    explainers = support_from_trace(trace)
-    return ModelCheck(
-        output_shape=tuple(output.shape),
-        cam_layer=cam_layer,
-        cam_layer_shape=trace.cam_shape,
-        seconds=seconds,
-        explainers=explainers,
-    )
-
-
 def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks (the registry records it for each model)."""
     digest = hashlib.sha256()
     with Path(path).open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from explain.compute.explainers.lrp import GateRule
+
 DEMO_INPUT_SPEC: dict = {"size": [128, 128], "channels": 1, "mean": [0.5], "std": [0.25]}
 DEMO_CLASS_LABELS: list[str] = ["normal", "nodule"]
 
@@ -35,8 +37,6 @@ class Multiply(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        from explain.compute.explainers.lrp import GateRule
-
         self.rule = GateRule()
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -1,35 +1,15 @@
-"""Writes of the explain app: the case library, the model registry and the
-explanation engine's jobs. Every service takes `acting_user` and records an
-audit row in the same transaction as its write."""
+"""Writes of the explain app: the model registry and the explanation engine's jobs. Every
+service takes `acting_user` and records an audit row in the same transaction as its write.
+(The worker side of a job, which no user starts, is :mod:`explain.worker`.)"""
 
 from core.errors import ServiceError
-from explain.services.precompute import precompute_cancel, precompute_run_items, precompute_start
-from explain.services.registry import model_register
-from library.models import LesionMask
-from library.services import (
-    ImportReport,
-    TemporaryFolder,
-    cases_import,
-    cases_import_uploads,
-    collection_create,
-    collection_get_or_create,
-    masks_to_folder,
-    uploaded_files_to_folder,
-)
+from explain.services.precompute import precompute_cancel, precompute_start
+from explain.services.registry import model_register, model_register_upload
 
 __all__ = [
-    "ImportReport",
-    "LesionMask",
     "ServiceError",
-    "TemporaryFolder",
-    "cases_import",
-    "cases_import_uploads",
-    "collection_create",
-    "collection_get_or_create",
-    "masks_to_folder",
     "model_register",
+    "model_register_upload",
     "precompute_cancel",
-    "precompute_run_items",
     "precompute_start",
-    "uploaded_files_to_folder",
 ]

@@ -144,6 +144,18 @@ def to_model_input(
     return ((resized - mean_arr) / std_arr).astype(np.float32)
 
 
+def spec_model_input(display01: np.ndarray, input_spec: dict) -> np.ndarray:
+    """``to_model_input`` under a model's input spec ({"size", "channels", "mean", "std"}): what
+    serving (library.model_input) and the demo's training both feed a model."""
+    return to_model_input(
+        display01,
+        size=tuple(input_spec["size"]),
+        channels=int(input_spec["channels"]),
+        mean=input_spec["mean"],
+        std=input_spec["std"],
+    ).astype(np.float32)
+
+
 def _per_channel(values: Sequence[float], channels: int, name: str) -> np.ndarray:
     arr = np.asarray(list(values), dtype=np.float32)
     if arr.size == 1:

@@ -3,25 +3,13 @@ reader) and records an audit row in the same transaction as its write."""
 
 from core.errors import ServiceError
 from studies.services.audit_trail import study_audit_export
-from studies.services.configuration import (
-    DEFAULT_LIKERT,
-    arm_add,
-    arm_remove,
-    question_add,
-    question_move,
-    question_remove,
-    question_update,
-    questions_add_defaults,
+from studies.services.cases import (
     study_cases_add,
     study_cases_exclude,
     study_cases_select,
     study_cases_set,
-    study_create,
-    study_role_add,
-    study_role_remove,
-    study_update,
-    user_by_username,
 )
+from studies.services.configuration import arm_add, arm_remove, study_create, study_update
 from studies.services.lifecycle import (
     reader_enroll,
     study_arms_reveal,
@@ -37,6 +25,15 @@ from studies.services.people import (
     reader_profile_update,
 )
 from studies.services.precompute import study_precompute
+from studies.services.questions import (
+    DEFAULT_LIKERT,
+    question_add,
+    question_move,
+    question_remove,
+    question_update,
+    questions_add_defaults,
+)
+from studies.services.roles import study_role_add, study_role_remove, user_by_username
 
 __all__ = [
     "DEFAULT_LIKERT",

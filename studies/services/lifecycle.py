@@ -11,14 +11,10 @@ from core import audit
 from core.errors import ServiceError
 from studies import randomization
 from studies.models import Arm, Enrollment, ReadingSession, Study, StudyCase, StudyRole, Trial
-
-
-def _locked(study: Study) -> Study:
-    """Lock the study's row so concurrent edits serialize, and re-read it (in place, so the
-    caller's object shows the change)."""
-    Study.objects.select_for_update().filter(pk=study.pk).first()
-    study.refresh_from_db()
-    return study
+from studies.selectors.checklist import study_problems, study_warnings
+from studies.selectors.snapshot import study_config_snapshot
+from studies.selectors.truth import study_strata
+from studies.services.drafts import locked_study
 
 
 def study_open(*, acting_user, study: Study) -> Study:
@@ -28,10 +24,8 @@ def study_open(*, acting_user, study: Study) -> Study:
     precomputed predictions and explanations...). Warnings (`selectors.study_warnings`) do not
     stop it; the ones the coordinator opened it with are recorded in the audit row.
     """
-    from studies.selectors import study_config_snapshot, study_problems, study_warnings
-
     with transaction.atomic():
-        study = _locked(study)
+        study = locked_study(study)
         if study.status != Study.Status.DRAFT:
             raise ServiceError(f"study '{study.title}' is already {study.status}")
         problems = study_problems(study=study)
@@ -43,11 +37,18 @@ def study_open(*, acting_user, study: Study) -> Study:
         study.opened_at = timezone.now()
         study.save(update_fields=["frozen_config", "status", "opened_at"])
         audit.record(
-            acting_user=acting_user, action="study.open", obj=study, study=study,
+            acting_user=acting_user,
+            action="study.open",
+            obj=study,
+            study=study,
             before={"status": Study.Status.DRAFT},
             after={"status": study.status, "config": study.frozen_config, "warnings": warnings},
         )
-        readers = study.roles.filter(role=StudyRole.Role.READER).select_related("user").order_by("added_at", "pk")
+        readers = (
+            study.roles.filter(role=StudyRole.Role.READER)
+            .select_related("user")
+            .order_by("added_at", "pk")
+        )
         for member in readers:
             reader_enroll(acting_user=acting_user, study=study, reader=member.user)
     return study
@@ -56,22 +57,26 @@ def study_open(*, acting_user, study: Study) -> Study:
 def study_close(*, acting_user, study: Study) -> Study:
     """Close an open study: no new reads start; what was read stays."""
     with transaction.atomic():
-        study = _locked(study)
+        study = locked_study(study)
         if study.status != Study.Status.OPEN:
-            raise ServiceError(f"only an open study can be closed; '{study.title}' is {study.status}")
+            raise ServiceError(
+                f"only an open study can be closed; '{study.title}' is {study.status}"
+            )
         study.status = Study.Status.CLOSED
         study.closed_at = timezone.now()
         study.save(update_fields=["status", "closed_at"])
         audit.record(
-            acting_user=acting_user, action="study.close", obj=study, study=study,
-            before={"status": Study.Status.OPEN}, after={"status": study.status},
+            acting_user=acting_user,
+            action="study.close",
+            obj=study,
+            study=study,
+            before={"status": Study.Status.OPEN},
+            after={"status": study.status},
         )
     return study
 
 
 def _schedule_inputs(study: Study) -> dict:
-    from studies.selectors import study_strata
-
     roles: dict[str, list[int]] = {role: [] for role in StudyCase.Role.values}
     for case_id, role in study.study_cases.order_by("case_id").values_list("case_id", "role"):
         roles[role].append(case_id)
@@ -94,23 +99,35 @@ def reader_enroll(*, acting_user, study: Study, reader) -> Enrollment:
     their enrollment index, and store it with its sessions and trials. Enrolling twice returns
     the existing enrollment; the schedule is never regenerated."""
     with transaction.atomic():
-        study = _locked(study)
+        study = locked_study(study)
         existing = Enrollment.objects.filter(study=study, reader=reader).first()
         if existing is not None:
             return existing
         if study.status != Study.Status.OPEN:
-            raise ServiceError(f"readers are enrolled when the study opens; '{study.title}' is {study.status}")
-        index = (study.enrollments.aggregate(m=Max("reader_index"))["m"] + 1) if study.enrollments.exists() else 0
+            raise ServiceError(
+                f"readers are enrolled when the study opens; '{study.title}' is {study.status}"
+            )
+        index = (
+            (study.enrollments.aggregate(m=Max("reader_index"))["m"] + 1)
+            if study.enrollments.exists()
+            else 0
+        )
         try:
-            schedule = randomization.generate_schedule(reader_index=index, **_schedule_inputs(study))
+            schedule = randomization.generate_schedule(
+                reader_index=index, **_schedule_inputs(study)
+            )
         except randomization.ScheduleError as exc:
             raise ServiceError(exc.problems) from exc
         StudyRole.objects.get_or_create(study=study, user=reader, role=StudyRole.Role.READER)
         try:
             with transaction.atomic():
                 enrollment = Enrollment.objects.create(
-                    study=study, reader=reader, reader_index=index, seed=study.seed,
-                    algorithm=schedule.algorithm, schedule=schedule.to_dict(),
+                    study=study,
+                    reader=reader,
+                    reader_index=index,
+                    seed=study.seed,
+                    algorithm=schedule.algorithm,
+                    schedule=schedule.to_dict(),
                 )
         except IntegrityError:
             return Enrollment.objects.get(study=study, reader=reader)
@@ -118,19 +135,34 @@ def reader_enroll(*, acting_user, study: Study, reader) -> Enrollment:
         trials = []
         for planned in schedule.sessions:
             session = ReadingSession.objects.create(
-                enrollment=enrollment, index=planned.index, period=planned.period,
+                enrollment=enrollment,
+                index=planned.index,
+                period=planned.period,
                 unlock_after_days=planned.unlock_after_days,
             )
             trials += [
-                Trial(session=session, position=t.position, case_id=t.case, arm=arms[t.arm], kind=t.kind)
+                Trial(
+                    session=session,
+                    position=t.position,
+                    case_id=t.case,
+                    arm=arms[t.arm],
+                    kind=t.kind,
+                )
                 for t in planned.trials
             ]
         Trial.objects.bulk_create(trials)
         audit.record(
-            acting_user=acting_user, action="study.enroll", obj=study, study=study,
+            acting_user=acting_user,
+            action="study.enroll",
+            obj=study,
+            study=study,
             after={
-                "reader": reader.get_username(), "reader_index": index, "seed": study.seed,
-                "algorithm": schedule.algorithm, "sessions": len(schedule.sessions), "trials": len(trials),
+                "reader": reader.get_username(),
+                "reader_index": index,
+                "seed": study.seed,
+                "algorithm": schedule.algorithm,
+                "sessions": len(schedule.sessions),
+                "trials": len(trials),
             },
         )
     return enrollment
@@ -138,7 +170,9 @@ def reader_enroll(*, acting_user, study: Study, reader) -> Enrollment:
 
 def study_arms_reveal(*, acting_user, study: Study) -> list[dict]:
     """What each arm is, for the study's statistician only. Every reveal is audited."""
-    if not StudyRole.objects.filter(study=study, user=acting_user, role=StudyRole.Role.STATISTICIAN).exists():
+    if not StudyRole.objects.filter(
+        study=study, user=acting_user, role=StudyRole.Role.STATISTICIAN
+    ).exists():
         raise PermissionError(
             "only the study's statistician can see which condition an arm is; a site admin who must"
             " unblind the study assigns themselves its statistician first (recorded in the audit trail)"
@@ -157,7 +191,10 @@ def study_arms_reveal(*, acting_user, study: Study) -> list[dict]:
     ]
     with transaction.atomic():
         audit.record(
-            acting_user=acting_user, action="study.arms_reveal", obj=study, study=study,
+            acting_user=acting_user,
+            action="study.arms_reveal",
+            obj=study,
+            study=study,
             after={"arms": [arm["code"] for arm in arms]},
         )
     return arms

@@ -20,6 +20,7 @@ from django.utils import timezone
 from core import audit
 from core.errors import ServiceError
 from studies.models import Invitation, ReaderProfile, Study, StudyRole
+from studies.services.roles import study_role_add
 
 
 def token_hash(token: str) -> str:
@@ -30,7 +31,9 @@ def invitation_link(token: str) -> str:
     return settings.SITE_URL + reverse("studies:invitation-accept", kwargs={"token": token})
 
 
-def invitation_create(*, acting_user, study: Study, email: str, valid_days: int | None = None) -> tuple[Invitation, str]:
+def invitation_create(
+    *, acting_user, study: Study, email: str, valid_days: int | None = None
+) -> tuple[Invitation, str]:
     """Invite a reader by e-mail. Returns the invitation and the token (shown or sent once;
     only its hash is stored). The e-mail is sent after the transaction commits; it names the
     study by its reader-facing title (never the internal one)."""
@@ -51,11 +54,17 @@ def invitation_create(*, acting_user, study: Study, email: str, valid_days: int 
             study=study, email=email, accepted_at__isnull=True, revoked_at__isnull=True
         ).update(revoked_at=now)
         invitation = Invitation.objects.create(
-            study=study, email=email, token_hash=token_hash(token), created_by=acting_user,
+            study=study,
+            email=email,
+            token_hash=token_hash(token),
+            created_by=acting_user,
             expires_at=now + timedelta(days=days),
         )
         audit.record(
-            acting_user=acting_user, action="study.invite", obj=study, study=study,
+            acting_user=acting_user,
+            action="study.invite",
+            obj=study,
+            study=study,
             after={"email": email, "expires_at": invitation.expires_at.isoformat()},
         )
         link = invitation_link(token)
@@ -83,7 +92,10 @@ def invitation_revoke(*, acting_user, invitation: Invitation) -> Invitation:
             raise ServiceError("the invitation was already used or revoked")
         invitation.refresh_from_db()
         audit.record(
-            acting_user=acting_user, action="study.invitation_revoke", obj=invitation.study, study=invitation.study,
+            acting_user=acting_user,
+            action="study.invitation_revoke",
+            obj=invitation.study,
+            study=invitation.study,
             after={"email": invitation.email},
         )
     return invitation
@@ -91,15 +103,23 @@ def invitation_revoke(*, acting_user, invitation: Invitation) -> Invitation:
 
 def invitation_get_valid(*, token: str) -> Invitation:
     """The invitation behind a token, or a ServiceError saying why it cannot be used."""
-    invitation = Invitation.objects.select_related("study").filter(token_hash=token_hash(token or "")).first()
+    invitation = (
+        Invitation.objects.select_related("study")
+        .filter(token_hash=token_hash(token or ""))
+        .first()
+    )
     if invitation is None:
         raise ServiceError("this invitation link is not valid")
     if invitation.accepted_at is not None:
-        raise ServiceError("this invitation link was already used; sign in with your account instead")
+        raise ServiceError(
+            "this invitation link was already used; sign in with your account instead"
+        )
     if invitation.revoked_at is not None:
         raise ServiceError("this invitation was withdrawn; ask the study coordinator for a new one")
     if invitation.expires_at <= timezone.now():
-        raise ServiceError("this invitation link has expired; ask the study coordinator for a new one")
+        raise ServiceError(
+            "this invitation link has expired; ask the study coordinator for a new one"
+        )
     if invitation.study.status == Study.Status.CLOSED:
         raise ServiceError(f"the study '{invitation.study.reader_facing_title}' is closed")
     return invitation
@@ -108,7 +128,9 @@ def invitation_get_valid(*, token: str) -> Invitation:
 def _profile_problems(years_experience, specialty, is_radiologist) -> list[str]:
     problems = []
     if years_experience is not None and (
-        isinstance(years_experience, bool) or not isinstance(years_experience, int) or not 0 <= years_experience <= 70
+        isinstance(years_experience, bool)
+        or not isinstance(years_experience, int)
+        or not 0 <= years_experience <= 70
     ):
         problems.append("years of experience must be a whole number from 0 to 70")
     if specialty is not None and len(specialty) > 100:
@@ -129,16 +151,15 @@ def invitation_accept(
 ):
     """Use an invitation once. Without a signed-in `acting_user`, a reader account named after
     the invited address is created with `password`. Returns the reader."""
-    from studies.services.configuration import study_role_add
-
     invitation = invitation_get_valid(token=token)
     problems = _profile_problems(years_experience, specialty, is_radiologist)
     User = get_user_model()
     signed_in = acting_user is not None and acting_user.is_authenticated
     if not signed_in:
-        if User.objects.filter(username__iexact=invitation.email).exists() or User.objects.filter(
-            email__iexact=invitation.email
-        ).exists():
+        if (
+            User.objects.filter(username__iexact=invitation.email).exists()
+            or User.objects.filter(email__iexact=invitation.email).exists()
+        ):
             problems.append(
                 f"an account for {invitation.email} already exists; sign in first, then open the link again"
             )
@@ -161,20 +182,33 @@ def invitation_accept(
         if signed_in:
             reader = acting_user
         else:
-            reader = User.objects.create_user(username=invitation.email, email=invitation.email, password=password)
+            reader = User.objects.create_user(
+                username=invitation.email, email=invitation.email, password=password
+            )
         Invitation.objects.filter(pk=invitation.pk).update(user=reader)
         profile, _ = ReaderProfile.objects.get_or_create(user=reader)
         for field, value in (
-            ("years_experience", years_experience), ("specialty", specialty), ("is_radiologist", is_radiologist)
+            ("years_experience", years_experience),
+            ("specialty", specialty),
+            ("is_radiologist", is_radiologist),
         ):
             if value is not None:
                 setattr(profile, field, value)
         profile.save()
         audit.record(
-            acting_user=reader, action="study.invitation_accept", obj=invitation.study, study=invitation.study,
-            after={"email": invitation.email, "reader": reader.get_username(), "new_account": not signed_in},
+            acting_user=reader,
+            action="study.invitation_accept",
+            obj=invitation.study,
+            study=invitation.study,
+            after={
+                "email": invitation.email,
+                "reader": reader.get_username(),
+                "new_account": not signed_in,
+            },
         )
-        study_role_add(acting_user=reader, study=invitation.study, user=reader, role=StudyRole.Role.READER)
+        study_role_add(
+            acting_user=reader, study=invitation.study, user=reader, role=StudyRole.Role.READER
+        )
     return reader
 
 
@@ -186,13 +220,18 @@ def reader_profile_update(
         raise ServiceError(problems)
     with transaction.atomic():
         profile, _ = ReaderProfile.objects.select_for_update().get_or_create(user=acting_user)
-        before = {f: getattr(profile, f) for f in ("years_experience", "specialty", "is_radiologist")}
+        before = {
+            f: getattr(profile, f) for f in ("years_experience", "specialty", "is_radiologist")
+        }
         profile.years_experience = years_experience
         profile.specialty = specialty or ""
         profile.is_radiologist = is_radiologist
         profile.save()
         audit.record(
-            acting_user=acting_user, action="reader.profile_update", obj=profile, before=before,
+            acting_user=acting_user,
+            action="reader.profile_update",
+            obj=profile,
+            before=before,
             after={f: getattr(profile, f) for f in before},
         )
     return profile

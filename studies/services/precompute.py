@@ -12,7 +12,9 @@ from library.models import Case
 from studies.models import Arm, Study
 
 
-def study_precompute(*, acting_user, study: Study, with_metrics: bool = False) -> list[PrecomputeJob]:
+def study_precompute(
+    *, acting_user, study: Study, with_metrics: bool = False
+) -> list[PrecomputeJob]:
     """Start one precompute job per collection the study's cases come from, for the predictions
     and the explanations (real and placebo) its arms need. Results that exist are skipped, so this
     is safe to repeat. With no broker configured the jobs run before this returns.
@@ -20,7 +22,9 @@ def study_precompute(*, acting_user, study: Study, with_metrics: bool = False) -
     Each job is audited by the engine; the study's own trail records that its precompute
     started and which jobs it made (job ids only: the explainers would unblind the arms)."""
     if study.status != Study.Status.DRAFT:
-        raise ServiceError(f"study '{study.title}' is {study.status}; its outputs were checked when it opened")
+        raise ServiceError(
+            f"study '{study.title}' is {study.status}; its outputs were checked when it opened"
+        )
     if study.model_id is None:
         raise ServiceError("choose the study's model first")
     arms = list(study.arms.all())
@@ -35,7 +39,9 @@ def study_precompute(*, acting_user, study: Study, with_metrics: bool = False) -
     if not case_ids:
         raise ServiceError("choose the study's cases first")
     jobs = []
-    collections = Case.objects.filter(pk__in=case_ids).values_list("collection", flat=True).distinct()
+    collections = (
+        Case.objects.filter(pk__in=case_ids).values_list("collection", flat=True).distinct()
+    )
     for collection in study.collections.filter(pk__in=collections).order_by("pk"):
         jobs.append(
             explain_services.precompute_start(
@@ -50,7 +56,10 @@ def study_precompute(*, acting_user, study: Study, with_metrics: bool = False) -
         )
     with transaction.atomic():
         audit.record(
-            acting_user=acting_user, action="study.precompute", obj=study, study=study,
+            acting_user=acting_user,
+            action="study.precompute",
+            obj=study,
+            study=study,
             after={"jobs": [job.pk for job in jobs], "with_metrics": with_metrics},
         )
     return jobs

@@ -21,8 +21,15 @@ from django.utils import timezone
 
 from core import audit
 from core.errors import ServiceError
-from explain.models import Explanation
-from studies.models import Arm, Enrollment, Question, ReadingSession, Response, Study, Trial
+from studies.models import Enrollment, Question, ReadingSession, Response, Study, Trial
+from studies.selectors.reading import (
+    ANOTHER_READER,
+    questions_for,
+    reader_refusal,
+    trial_explanation,
+    trial_heatmap_empty,
+    trial_stages,
+)
 
 MAX_FREE_TEXT = 5000
 CONFIDENCE_RANGES = {"slider100": (0, 100), "scale5": (1, 5), "scale7": (1, 7)}
@@ -46,58 +53,6 @@ class AnswerError(ServiceError):
     def __init__(self, fields: dict[str, str], problems: list[str] | None = None):
         self.fields = fields
         super().__init__(problems or [f"{key}: {message}" for key, message in fields.items()])
-
-
-def trial_stages(*, trial: Trial, study: Study) -> list[str]:
-    if study.protocol == Study.Protocol.TWO_STAGE and trial.arm.shows_ai:
-        return [Response.Stage.FIRST, Response.Stage.FINAL]
-    return [Response.Stage.FINAL]
-
-
-def trial_explanation(*, trial: Trial) -> Explanation | None:
-    """The explanation the trial's arm shows (placebo or real), or None."""
-    arm = trial.arm
-    if not arm.shows_explanation:
-        return None
-    study = trial.session.enrollment.study
-    return Explanation.objects.filter(
-        model_id=study.model_id, case_id=trial.case_id, explainer=arm.explainer,
-        placebo=arm.kind == Arm.Kind.PLACEBO, param_hash=arm.param_hash,
-    ).first()
-
-
-def trial_heatmap_empty(*, trial: Trial) -> bool:
-    """Whether the trial's arm shows a heatmap that highlights (next to) nothing. Such a trial
-    shows a neutral "No region highlighted" note, the same for every explainer and placebo, and
-    asks no question about the highlighted region."""
-    from studies.selectors import explanation_is_empty
-
-    if not trial.arm.shows_heatmap:
-        return False
-    explanation = trial_explanation(trial=trial)
-    return explanation is not None and explanation_is_empty(explanation=explanation)
-
-
-def _question_applies(question: Question, arm: Arm, first_of_two: bool) -> bool:
-    if first_of_two and (question.stage == Question.Stage.FINAL or question.applies_to != Question.AppliesTo.ALL):
-        return False
-    return {
-        Question.AppliesTo.AI: arm.shows_ai,
-        Question.AppliesTo.EXPLANATION: arm.shows_explanation,
-        Question.AppliesTo.HEATMAP: arm.shows_heatmap,
-    }.get(question.applies_to, True)
-
-
-def questions_for(*, study: Study, trial: Trial, stage: str) -> list[Question]:
-    """The questions a trial asks at a stage, for its arm. The unaided first stage asks only the
-    questions for every arm that are asked at every stage (e.g. diagnosis and confidence). A trial
-    whose heatmap highlights no region asks no question about the highlighted region."""
-    arm = trial.arm
-    first_of_two = stage == Response.Stage.FIRST
-    chosen = [q for q in study.questions.all() if _question_applies(q, arm, first_of_two)]
-    if any(q.applies_to == Question.AppliesTo.HEATMAP for q in chosen) and trial_heatmap_empty(trial=trial):
-        chosen = [q for q in chosen if q.applies_to != Question.AppliesTo.HEATMAP]
-    return chosen
 
 
 def _check_answer(question: Question, value: Any) -> tuple[Any, str | None]:
@@ -174,40 +129,16 @@ def _clean_interactions(interactions: Any) -> dict:
     return cleaned
 
 
-def _next_trial(enrollment: Enrollment) -> Trial | None:
-    return (
-        Trial.objects.filter(session__enrollment=enrollment)
-        .exclude(state=Trial.State.DONE)
-        .select_related("session", "arm")
-        .order_by("session__index", "position")
-        .first()
-    )
-
-
 def _check_reader_may_act(*, acting_user, trial: Trial) -> tuple[Enrollment, Study]:
-    from studies.selectors import enrollment_sessions
-
+    """The one rule (`reader_refusal`) as this module's errors: another reader's trial is a
+    PermissionError (interfaces answer 404), any other refusal a ServiceError."""
     enrollment = trial.session.enrollment
-    study = enrollment.study
-    if enrollment.reader_id != acting_user.pk:
-        raise PermissionError("this trial belongs to another reader")
-    if study.status != Study.Status.OPEN:
-        raise ServiceError(f"the study '{study.reader_facing_title}' is {study.status}; it takes no more reads")
-    if enrollment.consented_at is None or enrollment.consent_version != study.consent_version:
-        raise ServiceError("give your consent to the study before reading")
-    current = _next_trial(enrollment)
-    if current is None or current.pk != trial.pk:
-        if trial.state == Trial.State.DONE:
-            raise ServiceError("this trial is finished; answers cannot be changed and you cannot go back")
-        raise ServiceError("this is not your next trial; trials are read in the order of your schedule")
-    session_row = next(s for s in enrollment_sessions(enrollment=enrollment) if s["index"] == trial.session.index)
-    if not session_row["unlocked"]:
-        when = session_row["unlocks_at"]
-        raise ServiceError(
-            "this session is not open yet"
-            + (f"; it opens on {when:%Y-%m-%d %H:%M} UTC" if when else " (finish the previous session first)")
-        )
-    return enrollment, study
+    refusal = reader_refusal(user=acting_user, enrollment=enrollment, trial=trial)
+    if refusal is not None and refusal.reason == ANOTHER_READER:
+        raise PermissionError(refusal.message)
+    if refusal is not None:
+        raise ServiceError(refusal.message)
+    return enrollment, enrollment.study
 
 
 def enrollment_consent(*, acting_user, enrollment: Enrollment, consent_version: int) -> Enrollment:
@@ -227,7 +158,10 @@ def enrollment_consent(*, acting_user, enrollment: Enrollment, consent_version: 
         enrollment.refresh_from_db()
         if updated:
             audit.record(
-                acting_user=acting_user, action="reader.consent", obj=study, study=study,
+                acting_user=acting_user,
+                action="reader.consent",
+                obj=study,
+                study=study,
                 after={"reader": acting_user.get_username(), "consent_version": consent_version},
             )
     return enrollment
@@ -244,10 +178,20 @@ def trial_show(*, acting_user, trial: Trial) -> Trial:
             state=Trial.State.SHOWN, started_at=now
         )
         if claimed:
-            ReadingSession.objects.filter(pk=trial.session_id, started_at__isnull=True).update(started_at=now)
-            Enrollment.objects.filter(pk=enrollment.pk, started_at__isnull=True).update(started_at=now)
+            ReadingSession.objects.filter(pk=trial.session_id, started_at__isnull=True).update(
+                started_at=now
+            )
+            Enrollment.objects.filter(pk=enrollment.pk, started_at__isnull=True).update(
+                started_at=now
+            )
             Enrollment.objects.filter(pk=enrollment.pk).update(last_activity_at=now)
-            audit.record(acting_user=acting_user, action="trial.show", obj=trial, study=study, after={"state": Trial.State.SHOWN})
+            audit.record(
+                acting_user=acting_user,
+                action="trial.show",
+                obj=trial,
+                study=study,
+                after={"state": Trial.State.SHOWN},
+            )
     trial.refresh_from_db()
     return trial
 
@@ -256,18 +200,28 @@ def trial_reveal(*, acting_user, trial: Trial) -> Trial:
     """Two-stage reading: after the unaided answer is stored, reveal the AI output."""
     enrollment, study = _check_reader_may_act(acting_user=acting_user, trial=trial)
     if trial_stages(trial=trial, study=study) != [Response.Stage.FIRST, Response.Stage.FINAL]:
-        raise ServiceError("this trial shows the AI output from the start; there is nothing to reveal")
+        raise ServiceError(
+            "this trial shows the AI output from the start; there is nothing to reveal"
+        )
     if trial.state == Trial.State.REVEALED:
         return trial
     if trial.state != Trial.State.FIRST_ANSWERED:
-        raise ServiceError("give your unaided answer first; the AI output is shown after it is saved")
+        raise ServiceError(
+            "give your unaided answer first; the AI output is shown after it is saved"
+        )
     now = timezone.now()
     with transaction.atomic():
         if Trial.objects.filter(pk=trial.pk, state=Trial.State.FIRST_ANSWERED).update(
             state=Trial.State.REVEALED, revealed_at=now
         ):
             Enrollment.objects.filter(pk=enrollment.pk).update(last_activity_at=now)
-            audit.record(acting_user=acting_user, action="trial.reveal", obj=trial, study=study, after={"state": Trial.State.REVEALED})
+            audit.record(
+                acting_user=acting_user,
+                action="trial.reveal",
+                obj=trial,
+                study=study,
+                after={"state": Trial.State.REVEALED},
+            )
     trial.refresh_from_db()
     return trial
 
@@ -275,6 +229,31 @@ def trial_reveal(*, acting_user, trial: Trial) -> Trial:
 def _replay(*, key: uuid.UUID, trial: Trial, stage: str) -> Response | None:
     """The response already stored under this client key for this trial and stage, if any."""
     return Response.objects.filter(client_key=key, trial=trial, stage=stage).first()
+
+
+def _state_to_answer(*, trial: Trial, stage: str, stages: list[str]) -> str:
+    """The state the trial must be in for `stage` to be answered now (ServiceError: why not)."""
+    if stage not in stages:
+        raise ServiceError("this trial has no unaided first stage; give your final answer")
+    expected = {
+        Response.Stage.FIRST: Trial.State.SHOWN,
+        Response.Stage.FINAL: Trial.State.REVEALED if len(stages) == 2 else Trial.State.SHOWN,
+    }[stage]
+    if trial.state != expected:
+        if Response.objects.filter(trial=trial, stage=stage).exists():
+            raise ServiceError("this stage was already answered; answers cannot be changed")
+        if trial.state == Trial.State.PENDING:
+            raise ServiceError("open the trial before answering")
+        raise ServiceError("the AI output must be revealed before the final answer")
+    return expected
+
+
+def _complete_session_if_done(*, trial: Trial, now) -> None:
+    """Mark the trial's session complete once none of its trials is left."""
+    if not Trial.objects.filter(session=trial.session_id).exclude(state=Trial.State.DONE).exists():
+        ReadingSession.objects.filter(pk=trial.session_id, completed_at__isnull=True).update(
+            completed_at=now
+        )
 
 
 def trial_answer(
@@ -297,18 +276,7 @@ def trial_answer(
     try:
         enrollment, study = _check_reader_may_act(acting_user=acting_user, trial=trial)
         stages = trial_stages(trial=trial, study=study)
-        if stage not in stages:
-            raise ServiceError("this trial has no unaided first stage; give your final answer")
-        expected = {
-            Response.Stage.FIRST: Trial.State.SHOWN,
-            Response.Stage.FINAL: Trial.State.REVEALED if len(stages) == 2 else Trial.State.SHOWN,
-        }[stage]
-        if trial.state != expected:
-            if Response.objects.filter(trial=trial, stage=stage).exists():
-                raise ServiceError("this stage was already answered; answers cannot be changed")
-            if trial.state == Trial.State.PENDING:
-                raise ServiceError("open the trial before answering")
-            raise ServiceError("the AI output must be revealed before the final answer")
+        expected = _state_to_answer(trial=trial, stage=stage, stages=stages)
     except ServiceError:
         # A retry racing its original (a double click, a resend after a timeout): the original
         # may have been stored since the lookup above and moved the trial on. Then this is a
@@ -319,27 +287,40 @@ def trial_answer(
         raise
     cleaned = _clean_answers(questions_for(study=study, trial=trial, stage=stage), answers)
     now = timezone.now()
-    since = trial.revealed_at if stage == Response.Stage.FINAL and len(stages) == 2 else trial.started_at
+    since = (
+        trial.revealed_at
+        if stage == Response.Stage.FINAL and len(stages) == 2
+        else trial.started_at
+    )
     next_state = Trial.State.FIRST_ANSWERED if stage == Response.Stage.FIRST else Trial.State.DONE
     try:
         with transaction.atomic():
             moved = Trial.objects.filter(pk=trial.pk, state=expected).update(
                 state=next_state,
-                **({"first_answered_at": now} if stage == Response.Stage.FIRST else {"completed_at": now}),
+                **(
+                    {"first_answered_at": now}
+                    if stage == Response.Stage.FIRST
+                    else {"completed_at": now}
+                ),
             )
             if not moved:  # another request moved the trial on first: a replay, or a second answer
                 raise IntegrityError("trial state changed")
             response = Response.objects.create(
-                trial=trial, stage=stage, answers=cleaned, interactions=_clean_interactions(interactions),
-                client_key=key, seconds_on_stage=(now - since).total_seconds() if since else None,
+                trial=trial,
+                stage=stage,
+                answers=cleaned,
+                interactions=_clean_interactions(interactions),
+                client_key=key,
+                seconds_on_stage=(now - since).total_seconds() if since else None,
             )
-            if next_state == Trial.State.DONE and not Trial.objects.filter(session=trial.session_id).exclude(
-                state=Trial.State.DONE
-            ).exists():
-                ReadingSession.objects.filter(pk=trial.session_id, completed_at__isnull=True).update(completed_at=now)
+            if next_state == Trial.State.DONE:
+                _complete_session_if_done(trial=trial, now=now)
             Enrollment.objects.filter(pk=enrollment.pk).update(last_activity_at=now)
             audit.record(
-                acting_user=acting_user, action="trial.answer", obj=trial, study=study,
+                acting_user=acting_user,
+                action="trial.answer",
+                obj=trial,
+                study=study,
                 after={"stage": stage, "response": response.pk, "state": next_state},
             )
     except IntegrityError:
@@ -351,6 +332,8 @@ def trial_answer(
     return response
 
 
+# The reader's rules live in studies.selectors.reading; these names stay importable from here for
+# the callers that answer a trial (the demo's simulated readers).
 __all__ = [
     "AnswerError",
     "enrollment_consent",

@@ -183,6 +183,7 @@ EXPECTATIONS: dict[str, list[Url]] = {
         api(get=library(200, api=True)),
         Url("api", {"GET": library(404, api=True)}, variant="case_without_files"),
     ],
+    "library/models/": [page(get=library(200))],
     "library/models/register/": [page(get=library(200), post=library(200))],
     "library/models/<int:model_id>/": [page(get=library(200))],
     "library/precompute/": [page(get=library(200), post=library(200))],
@@ -452,7 +453,7 @@ def _build_world(dataset: Path) -> World:
     from library.models import Collection, LesionMask
     from studies import services
     from studies.models import Study
-    from studies.reader_selectors import enrollment_next_trial
+    from studies.selectors import enrollment_next_trial
     from studies.services.reading import enrollment_consent
     from tests.studies.factories import (
         add_explanations,

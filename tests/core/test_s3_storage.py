@@ -27,7 +27,7 @@ from analysis.models import StudyReport
 from explain.models import Explanation, PrecomputeJob
 from studies import services as study_services
 from studies.models import Trial
-from studies.reader_selectors import enrollment_next_trial
+from studies.selectors import enrollment_next_trial
 from studies.services.reading import (
     enrollment_consent,
     trial_answer,

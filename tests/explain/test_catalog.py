@@ -7,7 +7,8 @@ from captum.attr._utils.lrp_rules import IdentityRule
 from torch import nn
 
 from explain.compute.catalog import EXPLAINERS, explainer_support, keep_lrp_rules
-from explain.compute.loading import InputSpec, ModelRejected, check_model
+from explain.compute.loading import InputSpec, ModelRejected
+from explain.compute.model_check import check_model
 from tests.explain.toy_models import (
     DetachedNet,
     GoodNet,

@@ -7,13 +7,13 @@ from safetensors.torch import save_file
 from explain.compute.loading import (
     InputSpec,
     ModelRejected,
-    check_model,
     file_sha256,
     load_eager,
     load_state_dict_file,
     load_torchscript,
     resolve_architecture,
 )
+from explain.compute.model_check import check_model
 from tests.explain import toy_models
 from tests.explain.toy_models import GoodNet, WrongOutputNet
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from explain.compute.metric_summary import summarize
 from explain.compute.metrics import (
     METRIC_DESCRIPTIONS,
     CurveResult,
@@ -19,7 +20,6 @@ from explain.compute.metrics import (
     pointing_game,
     rank_correlation,
     relevance_mass,
-    summarize,
     topk_iou,
 )
 

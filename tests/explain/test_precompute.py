@@ -12,8 +12,10 @@ from django.core.management.base import CommandError
 from PIL import Image
 
 from core.models import AuditEntry
-from explain import selectors, services
+from explain import result_store, selectors, services, worker
 from explain.models import Explanation, PrecomputeItem, PrecomputeJob, Prediction
+from explain.precompute_state import MAX_ATTEMPTS
+from explain.worker import RunOutcome
 from tests.explain.engine_fixtures import import_demo_collection, register_demo_architecture
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -196,9 +198,9 @@ def test_running_the_same_items_twice_computes_them_once(engine_setup):
     model, collection = engine_setup
     job = _start_without_running(model, collection, acting_user=None)
     ids = list(job.items.filter(config_key="saliency").values_list("pk", flat=True))
-    first = services.precompute_run_items(item_ids=ids)
-    second = services.precompute_run_items(item_ids=ids)
-    assert first["claimed"] == len(ids) and second == {"claimed": 0}
+    first = worker.precompute_run_items(item_ids=ids)
+    second = worker.precompute_run_items(item_ids=ids)
+    assert first.claimed == len(ids) and second == RunOutcome(claimed=0)
     assert set(PrecomputeItem.objects.filter(pk__in=ids).values_list("attempts", flat=True)) == {1}
 
 
@@ -229,7 +231,7 @@ def test_a_failing_item_records_its_reason_and_the_job_continues(engine_setup, m
     failure = progress["failures"][0]
     assert failure["case"] == victim and "explainer exploded" in failure["error"]
     item = job.items.get(case_id=victim, config_key="saliency")
-    assert item.attempts == services.precompute.MAX_ATTEMPTS
+    assert item.attempts == MAX_ATTEMPTS
 
 
 def test_unsupported_or_unknown_explainers_are_refused_with_reasons(engine_setup):
@@ -255,7 +257,7 @@ def test_cancelling_a_job_stops_its_pending_items(engine_setup, coordinator):
     progress = selectors.precompute_progress(job=job)
     assert progress["status"] == "cancelled" and progress["cancelled"] == progress["total"]
     ids = list(job.items.values_list("pk", flat=True))
-    assert services.precompute_run_items(item_ids=ids) == {"claimed": 0}
+    assert worker.precompute_run_items(item_ids=ids) == RunOutcome(claimed=0)
     with pytest.raises(services.ServiceError, match="not running"):
         services.precompute_cancel(acting_user=coordinator, job=job)
 
@@ -345,17 +347,15 @@ def _stored_files(media_root) -> list:
 def test_a_failed_database_write_removes_the_new_files_and_records_the_reason(
     engine_setup, monkeypatch, settings
 ):
-    from explain.services import precompute
-
     model, collection = engine_setup
-    real = precompute._mark_done
+    real = result_store._mark_done
 
     def failing(items):
         if items[0].config_key != "prediction":
             raise RuntimeError("database went away")
         real(items)
 
-    monkeypatch.setattr(precompute, "_mark_done", failing)
+    monkeypatch.setattr(result_store, "_mark_done", failing)
     job = services.precompute_start(
         with_metrics=METRICS, acting_user=None, model=model, collection=collection,
         explainers=["saliency"],
@@ -370,17 +370,17 @@ def test_a_failed_database_write_removes_the_new_files_and_records_the_reason(
 def test_a_failed_file_write_fails_the_batch_and_leaves_no_part_of_a_result(
     engine_setup, monkeypatch, settings
 ):
-    from explain.services import precompute
+    from core import storage
 
     model, collection = engine_setup
-    real = precompute._write_file
+    real = storage.storage_replace
 
     def disk_full_for_overlays(name, content):
         if name.endswith("overlay.png"):
             raise OSError("disk full")
         return real(name, content)
 
-    monkeypatch.setattr(precompute, "_write_file", disk_full_for_overlays)
+    monkeypatch.setattr(storage, "storage_replace", disk_full_for_overlays)
     job = services.precompute_start(
         with_metrics=METRICS, acting_user=None, model=model, collection=collection,
         explainers=["gradcam"],
@@ -395,10 +395,8 @@ def test_a_failed_file_write_fails_the_batch_and_leaves_no_part_of_a_result(
 def test_a_result_another_job_stored_meanwhile_is_updated_by_the_retry_not_duplicated(
     engine_setup, monkeypatch, settings
 ):
-    from explain.services import precompute
-
     model, collection = engine_setup
-    real = precompute._result_files
+    real = worker._result_files
     raced = {}
 
     def racing(lookup, case_ids, **kwargs):
@@ -409,7 +407,7 @@ def test_a_result_another_job_stored_meanwhile_is_updated_by_the_retry_not_dupli
             )
         return files
 
-    monkeypatch.setattr(precompute, "_result_files", racing)
+    monkeypatch.setattr(worker, "_result_files", racing)
     job = services.precompute_start(
         with_metrics=METRICS, acting_user=None, model=model, collection=collection,
         explainers=["saliency"],
@@ -441,12 +439,10 @@ def test_a_forced_rerun_rewrites_each_results_files_in_place_without_leftovers(
 
 
 def test_files_written_while_computing_or_after_it_are_the_same(engine_setup, monkeypatch):
-    from explain.services import precompute
-
     model, collection = engine_setup
 
     def stored(overlap: bool, force: bool) -> dict:
-        monkeypatch.setattr(precompute, "_overlap_writes", lambda device: overlap)
+        monkeypatch.setattr(worker, "_overlap_writes", lambda device: overlap)
         services.precompute_start(
             with_metrics=METRICS, acting_user=None, model=model, collection=collection,
             explainers=["saliency"], force=force,

@@ -191,7 +191,7 @@ def test_a_case_that_keeps_failing_is_given_up_after_bounded_retries_and_the_job
     once; the job finishes instead of retrying forever."""
     from django.core.files.storage import default_storage
 
-    from explain.services.precompute import MAX_ATTEMPTS
+    from explain.precompute_state import MAX_ATTEMPTS
 
     explainers = ["gradcam", "saliency"]
     collection = import_demo_collection(demo_dataset)
@@ -237,7 +237,8 @@ def test_an_item_whose_workers_died_on_every_attempt_is_failed_when_its_message_
     from django.utils import timezone
 
     from explain.models import PrecomputeJob
-    from explain.services.precompute import MAX_ATTEMPTS, precompute_run_items
+    from explain.precompute_state import MAX_ATTEMPTS
+    from explain.worker import RunOutcome, precompute_run_items
     from tests.studies.factories import make_collection, make_model
 
     collection = make_collection(cases=2)
@@ -253,7 +254,7 @@ def test_an_item_whose_workers_died_on_every_attempt_is_failed_when_its_message_
         finished_at=long_ago,
     )
 
-    assert precompute_run_items(item_ids=[crashed.pk]) == {"claimed": 0}
+    assert precompute_run_items(item_ids=[crashed.pk]) == RunOutcome(claimed=0)
     crashed.refresh_from_db()
     assert crashed.status == PrecomputeItem.Status.FAILED
     assert crashed.attempts == MAX_ATTEMPTS

@@ -721,7 +721,7 @@ def test_nested_archives_are_not_expanded_and_their_members_are_refused(api, col
 def test_an_archive_with_too_many_entries_is_refused_from_its_end_record(
     api, collection, sandbox, monkeypatch
 ):
-    from library import services as library
+    from library.services import uploads as library  # where the upload limit is read
 
     monkeypatch.setattr(library, "UPLOAD_MAX_FILES", 50)
     many = zip_bytes([(f"f{i}.dcm", b"") for i in range(51)], compression=zipfile.ZIP_STORED)

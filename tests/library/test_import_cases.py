@@ -181,12 +181,10 @@ def test_a_mask_of_the_wrong_size_rejects_its_case_with_the_row_number(demo_copy
 
 
 def test_a_failure_while_storing_a_case_leaves_neither_rows_nor_files(demo_copy, monkeypatch):
-    from explain import services
-
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(services.LesionMask.objects, "create", broken)
+    monkeypatch.setattr(LesionMask.objects, "create", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         _import(demo_copy / "images", labels=demo_copy / "labels.csv")
     stored_keys = set(Case.objects.values_list("key", flat=True))

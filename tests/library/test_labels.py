@@ -9,10 +9,10 @@ from library.labels import (
     LabelRow,
     LabelsError,
     file_key,
-    load_mask,
     match_rows_to_files,
     parse_labels_csv,
 )
+from library.masks import load_mask
 
 NIH_HEADER = (
     "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 
+from explain.explainer_requests import explainer_config_resolve
 from explain.models import ClassifierModel, Explanation, Prediction
-from explain.selectors import explainer_config_resolve
 from library.models import Case, CaseLabel, Collection
 
 EXPLAINERS = ["gradcam", "occlusion", "attention", "saliency", "similar_cases"]

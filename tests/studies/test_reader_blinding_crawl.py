@@ -50,8 +50,8 @@ from django.test import Client, TestCase, override_settings
 
 from core.permissions import COORDINATORS_GROUP
 from explain.compute.catalog import EXPLAINERS
+from explain.explainer_requests import ALIASES
 from explain.models import ClassifierModel, Explanation, Prediction
-from explain.services.precompute import ALIASES
 from library.imaging import pixel_transfer
 from library.models import Case, CaseLabel, Collection
 from studies import services

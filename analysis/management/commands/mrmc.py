@@ -26,30 +26,52 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="ratings file")
-        parser.add_argument("--format", choices=FORMATS,
-                            help="file format (default: from the extension; .imrmc is iMRMC)")
+        parser.add_argument(
+            "--format",
+            choices=FORMATS,
+            help="file format (default: from the extension; .imrmc is iMRMC)",
+        )
         parser.add_argument("--fom", choices=FOMS, default="auc", help="figure of merit")
-        parser.add_argument("--threshold", type=float,
-                            help="binary figures of merit: rating >= threshold is positive "
-                                 "(default: the file's diagnosis column)")
-        parser.add_argument("--cov", choices=COV_METHODS, default="jackknife",
-                            help="case-sampling covariance estimator")
+        parser.add_argument(
+            "--threshold",
+            type=float,
+            help="binary figures of merit: rating >= threshold is positive "
+            "(default: the file's diagnosis column)",
+        )
+        parser.add_argument(
+            "--cov",
+            choices=COV_METHODS,
+            default="jackknife",
+            help="case-sampling covariance estimator",
+        )
         parser.add_argument("--analysis", choices=[*ANALYSES, "all"], default="all")
-        parser.add_argument("--json", dest="json_out", metavar="OUT",
-                            help="also write every number to this JSON file")
+        parser.add_argument(
+            "--json",
+            dest="json_out",
+            metavar="OUT",
+            help="also write every number to this JSON file",
+        )
         parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
         parser.add_argument("--bootstrap-samples", type=int, default=2000)
-        parser.add_argument("--case-column", default="case",
-                            help="CSV column identifying cases (e.g. case2 for split-plot codes)")
+        parser.add_argument(
+            "--case-column",
+            default="case",
+            help="CSV column identifying cases (e.g. case2 for split-plot codes)",
+        )
         parser.add_argument("--conf-level", type=float, default=0.95)
 
     def handle(self, *args, **options):
         try:
             data = read_study(options["file"], options["format"], options["case_column"])
             result = or_analysis(
-                data, options["fom"], options["cov"], analyses=options["analysis"],
-                threshold=options["threshold"], conf_level=options["conf_level"],
-                bootstrap_samples=options["bootstrap_samples"], seed=options["seed"],
+                data,
+                options["fom"],
+                options["cov"],
+                analyses=options["analysis"],
+                threshold=options["threshold"],
+                conf_level=options["conf_level"],
+                bootstrap_samples=options["bootstrap_samples"],
+                seed=options["seed"],
             )
         except MRMCInputError as exc:
             raise CommandError("\n".join(exc.problems)) from None

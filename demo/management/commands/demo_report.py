@@ -19,10 +19,16 @@ class Command(ProblemCommand):
     def handle(self, *args, **options):
         if settings.PRODUCTION:
             self.fail(["demo_report refuses to run with DJANGO_ENV=production"])
-        study = Study.objects.filter(title=SIMULATED_TITLE, status=Study.Status.CLOSED).order_by("-pk").first()
+        study = (
+            Study.objects.filter(title=SIMULATED_TITLE, status=Study.Status.CLOSED)
+            .order_by("-pk")
+            .first()
+        )
         coordinator = get_user_model().objects.filter(username=options["coordinator"]).first()
         if study is None or coordinator is None:
-            self.fail(["the simulated demo study is not there (run demo_setup and demo_study first)"])
+            self.fail(
+                ["the simulated demo study is not there (run demo_setup and demo_study first)"]
+            )
         reports = selectors.report_list(study=study, user=coordinator)
         report = reports.filter(status=StudyReport.Status.DONE).first()
         if report is None:

@@ -41,7 +41,9 @@ class Command(ProblemCommand):
         )
         parser.add_argument("--no-progress", action="store_true")
         parser.add_argument(
-            "--no-background", action="store_true", help="skip the background precompute of all explainers"
+            "--no-background",
+            action="store_true",
+            help="skip the background precompute of all explainers",
         )
 
     def handle(self, *args, **options):
@@ -128,14 +130,28 @@ class Command(ProblemCommand):
     def _precompute(self, admin, quiet: bool, *, background: bool) -> None:
         """Fast explainers now, so the first visit works; everything else (with
         quality metrics) in a background process whose progress the job page shows."""
-        common = {"model": demo.DEMO_MODEL, "collection": demo.DEMO_COLLECTION, "split": "test", "user": admin.username}
+        common = {
+            "model": demo.DEMO_MODEL,
+            "collection": demo.DEMO_COLLECTION,
+            "split": "test",
+            "user": admin.username,
+        }
         call_command(
-            "precompute", explainers=",".join(demo.FAST_EXPLAINERS), placebo="gradcam", no_metrics=True,
-            wait=True, no_progress=quiet, stdout=self.stdout, stderr=self.stderr, **common,
+            "precompute",
+            explainers=",".join(demo.FAST_EXPLAINERS),
+            placebo="gradcam",
+            no_metrics=True,
+            wait=True,
+            no_progress=quiet,
+            stdout=self.stdout,
+            stderr=self.stderr,
+            **common,
         )
         if not background:
             return
-        background_jobs = PrecomputeJob.objects.filter(model__name=demo.DEMO_MODEL, with_metrics=True)
+        background_jobs = PrecomputeJob.objects.filter(
+            model__name=demo.DEMO_MODEL, with_metrics=True
+        )
         if background_jobs.filter(status=PrecomputeJob.Status.DONE).exists():
             self.stdout.write("background precompute: complete")
             return
@@ -145,12 +161,27 @@ class Command(ProblemCommand):
             services.precompute_cancel(acting_user=admin, job=job)
         log = settings.VAR_DIR / "demo" / "precompute.log"
         command = [
-            sys.executable, "manage.py", "precompute", "--model", demo.DEMO_MODEL, "--collection",
-            demo.DEMO_COLLECTION, "--split", "test", "--explainers", "all", "--placebo", "gradcam",
-            "--no-progress", "--user", admin.username,
+            sys.executable,
+            "manage.py",
+            "precompute",
+            "--model",
+            demo.DEMO_MODEL,
+            "--collection",
+            demo.DEMO_COLLECTION,
+            "--split",
+            "test",
+            "--explainers",
+            "all",
+            "--placebo",
+            "gradcam",
+            "--no-progress",
+            "--user",
+            admin.username,
         ]
         with log.open("ab") as handle:
-            subprocess.Popen(command, cwd=settings.BASE_DIR, stdout=handle, stderr=subprocess.STDOUT)  # noqa: S603
+            subprocess.Popen(  # noqa: S603
+                command, cwd=settings.BASE_DIR, stdout=handle, stderr=subprocess.STDOUT
+            )
         self.stdout.write(
             "background precompute of every explainer with quality metrics started; progress on "
             f"{settings.SITE_URL}/library/precompute/ (log: {log})"

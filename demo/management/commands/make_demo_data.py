@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.commands import ProblemCommand
+from demo.synthetic import DemoDatasetError, generate_demo_dataset
 
 
 class Command(ProblemCommand):
@@ -21,8 +22,6 @@ class Command(ProblemCommand):
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **options):
-        from demo.synthetic import DemoDatasetError, generate_demo_dataset
-
         bar = self.progress_bar(
             total=options["cases"], desc="generating", enabled=not options["no_progress"]
         )

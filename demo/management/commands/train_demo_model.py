@@ -3,29 +3,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
 from core.commands import ProblemCommand
-
-
-def shared_pipeline_input(input_spec: dict):
-    """path -> model input through the case library's own display pipeline.
-
-    Training on exactly what `explain.selectors.case_model_input` will feed the
-    model at inference keeps the two from drifting apart.
-    """
-    from library.imaging import display
-    from library.imaging.dicom_read import read_dicom
-
-    def to_input(path: Path):
-        image = read_dicom(Path(path), max_bytes=1 << 30, max_pixels=1 << 28)
-        return display.to_model_input(
-            display.display01(image),
-            size=tuple(input_spec["size"]),
-            channels=int(input_spec["channels"]),
-            mean=input_spec["mean"],
-            std=input_spec["std"],
-        )
-
-    return to_input
+from demo import training
+from explain.compute.models import DEMO_CLASS_LABELS, DEMO_INPUT_SPEC, AttentionResNet
 
 
 class Command(ProblemCommand):
@@ -44,20 +26,12 @@ class Command(ProblemCommand):
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **options):
-        import torch
-
-        from demo import training
-        from explain.compute.models import DEMO_CLASS_LABELS, DEMO_INPUT_SPEC, AttentionResNet
-
         data_dir: Path = options["data"]
         if not (data_dir / "labels.csv").is_file():
             self.fail([f"{data_dir}: no labels.csv here; run make_demo_data first"])
         try:
-            arrays = training.load_training_arrays(
-                data_dir,
-                input_spec=DEMO_INPUT_SPEC,
-                to_input=shared_pipeline_input(DEMO_INPUT_SPEC),
-            )
+            # through the serving pipeline (library.imaging), so training sees what serving feeds
+            arrays = training.load_training_arrays(data_dir, input_spec=DEMO_INPUT_SPEC)
         except training.TrainingDataError as exc:
             self.fail([str(exc)])
         epochs = options["epochs"] or training.DEFAULT_EPOCHS

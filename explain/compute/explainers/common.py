@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from explain.compute.loading import resolve_cam_layer
+
 DEFAULT_MAX_BATCH = 32
 """Most model evaluations per forward pass in the sampling explainers (speed only)."""
 
@@ -205,8 +207,6 @@ def per_sample(
 
 def resolve_layer(model: nn.Module, cam_layer: str | None, explainer: str) -> tuple[str, nn.Module]:
     """The CAM layer named by ``cam_layer``, else by the model's ``cam_layer_name``."""
-    from explain.compute.loading import resolve_cam_layer
-
     name = resolve_cam_layer(model, cam_layer)
     if name is None:
         raise ValueError(

@@ -18,8 +18,9 @@ Parameters and defaults (the canonical names are those of ``catalog.EXPLAINERS``
 * kernel_shap: ``n_segments`` (50), ``compactness`` (0.1), ``n_samples`` (200),
   ``baseline`` ("zeros").
 * lrp: ``rule`` ("epsilon"; or "epsilon_gamma"), ``epsilon`` (1e-6), ``gamma`` (0.25).
-* similar_cases: ``k`` (3) neighbours, ``metric`` ("cosine"); computed by ``embeddings`` and
-  ``nearest_cases``, not by :func:`attribute`.
+* similar_cases: ``k`` (4) neighbours, by cosine distance of the embeddings; computed by
+  ``embeddings`` and ``nearest_cases``, not by :func:`attribute`. This spec is the one source of
+  its parameters: the precompute job and the engine both read ``k`` from a resolved config.
 
 Baselines: "zeros" is the all-zero model input (after the model's normalisation: the mean
 intensity), "min" each image's own minimum (black), "given" the ``baseline_inputs`` passed
@@ -52,7 +53,6 @@ from explain.compute.explainers.common import (
     evaluation,
     prepare_targets,
 )
-from explain.compute.explainers.similar import METRICS
 from explain.compute.loading import is_torchscript
 
 ALGORITHM_VERSION = "1"
@@ -68,8 +68,19 @@ class Param:
     high: float | None = None
     low_open: bool = False  # the value must be > low rather than >= low
     choices: tuple[str, ...] | None = None
+    problem: str | None = None
+    """One fixed reason given for any bad value (and for params that are not a dict), where
+    the explainer's readers know the parameter by that sentence."""
 
     def check(self, explainer: str, name: str, value: Any) -> Any:
+        try:
+            return self._check(explainer, name, value)
+        except ValueError:
+            if self.problem is None:
+                raise
+            raise ValueError(f"{explainer}: {self.problem}") from None
+
+    def _check(self, explainer: str, name: str, value: Any) -> Any:
         where = f"{explainer}: parameter {name!r}"
         if self.kind is bool:
             if not isinstance(value, bool):
@@ -157,8 +168,14 @@ PARAMETERS: dict[str, dict[str, Param]] = {
     },
     "attention": {},
     "similar_cases": {
-        "k": Param(3, int, "number of similar cases shown", 1, 100),
-        "metric": Param("cosine", str, "embedding distance", choices=METRICS),
+        "k": Param(
+            4,
+            int,
+            "number of similar cases shown",
+            1,
+            100,
+            problem="k must be a whole number from 1 to 100",
+        ),
     },
 }
 
@@ -234,7 +251,11 @@ def resolve(name: str, params: dict | None = None, seed: int = 0) -> ExplainerCo
     if params is None:
         params = {}
     if not isinstance(params, dict):
-        raise ValueError(f"{name}: params must be a dict, got {type(params).__name__}")
+        fixed = [spec.problem for spec in specs.values() if spec.problem]
+        raise ValueError(
+            f"{name}: "
+            + (fixed[0] if fixed else f"params must be a dict, got {type(params).__name__}")
+        )
     unknown = sorted(str(key) for key in params if key not in specs)
     if unknown:
         known = ", ".join(specs) or "none"

@@ -6,6 +6,9 @@ from pathlib import Path
 import numpy as np
 
 from core.commands import ProblemCommand
+from explain import runtime
+from explain.compute import engine
+from explain.explainer_requests import canonical_explainer, explainer_config
 from explain.models import ClassifierModel
 from library import model_input
 from library.models import Case
@@ -30,11 +33,6 @@ class Command(ProblemCommand):
         parser.add_argument("--out", required=True, type=Path)
 
     def handle(self, *args, **options):
-        from explain import runtime
-        from explain.compute import engine
-        from explain.compute.explainers import resolve
-        from explain.services.precompute import canonical_explainer
-
         problems = []
         model = ClassifierModel.objects.filter(name=options["model"]).first()
         case = Case.objects.filter(pk=options["case"]).first()
@@ -56,7 +54,9 @@ class Command(ProblemCommand):
         if problems:
             self.fail(problems)
         try:
-            config = resolve(name, params, options["seed"])
+            config = explainer_config(
+                {"explainer": name, "params": params, "seed": options["seed"]}
+            )
         except ValueError as exc:
             self.fail([str(exc)])
         device = engine.pick_device(options["device"])

@@ -1,0 +1,70 @@
+"""The configuration frozen when a study opens."""
+
+from __future__ import annotations
+
+from studies import randomization
+from studies.models import (
+    Study,
+)
+from studies.selectors.configuration import study_case_ids
+from studies.selectors.readiness import study_empty_explanations
+
+
+def study_config_snapshot(*, study: Study) -> dict:
+    """The configuration as a JSON document (frozen when the study opens)."""
+    cases = study_case_ids(study=study)
+    return {
+        "title": study.title,
+        "description": study.description,
+        "reader_title": study.reader_title,
+        "reader_description": study.reader_description,
+        "instructions": study.instructions,
+        "consent_text": study.consent_text,
+        "consent_version": study.consent_version,
+        "model": {
+            "name": study.model.name,
+            "uid": str(study.model.uid),
+            "sha256": study.model.file_sha256,
+        }
+        if study.model_id
+        else None,
+        "collections": sorted(study.collections.values_list("name", flat=True)),
+        "design": study.design,
+        "protocol": study.protocol,
+        "sessions": study.sessions,
+        "washout_days": study.washout_days,
+        "min_ai_wrong_share": study.min_ai_wrong_share,
+        "seed": study.seed,
+        "schedule_algorithm": randomization.ALGORITHM_VERSION,
+        "arms": [
+            {
+                "code": a.code,
+                "kind": a.kind,
+                "explainer": a.explainer,
+                "params": a.params,
+                "seed": a.seed,
+                "param_hash": a.param_hash,
+            }
+            for a in study.arms.order_by("code")
+        ],
+        "questions": [
+            {
+                "key": q.key,
+                "kind": q.kind,
+                "text": q.text,
+                "options": q.options,
+                "scale": q.scale,
+                "points": q.points,
+                "anchors": q.anchors,
+                "applies_to": q.applies_to,
+                "stage": q.stage,
+                "required": q.required,
+            }
+            for q in study.questions.all()
+        ],
+        "cases": cases,
+        "empty_explanations": [
+            {"arm": row["arm"], "case_id": row["case_id"]}
+            for row in study_empty_explanations(study=study)
+        ],
+    }
