@@ -328,6 +328,9 @@ LOGGING = {
         "handlers": ["console"],
         "level": env_choice("DJANGO_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
     },
+    # django-axes prints a start-up banner at INFO in every process and command; its failed logins
+    # and lock-outs are logged at WARNING and recorded in the audit trail anyway.
+    "loggers": {"axes.apps": {"level": "WARNING"}},
 }
 
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -18,14 +18,8 @@ from explain.models import ClassifierModel, Prediction
 from library.models import Collection
 from studies import services
 from studies.models import Enrollment, ReaderProfile, ReadingSession, Response, Study, Trial
-from studies.services.reading import (
-    enrollment_consent,
-    questions_for,
-    trial_answer,
-    trial_reveal,
-    trial_show,
-    trial_stages,
-)
+from studies.selectors import questions_for, trial_stages
+from studies.services.reading import enrollment_consent, trial_answer, trial_reveal, trial_show
 
 DEMO_STUDY_TITLE = "Demo: do heatmaps help readers find lung nodules?"
 DEMO_READERS = ("reader1", "reader2", "reader3")

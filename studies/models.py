@@ -144,6 +144,22 @@ class Arm(models.Model):
 
 
 class Question(models.Model):
+    # What a coordinator configures (the API shows, the audit trail records exactly these).
+    CONFIGURED_FIELDS = (
+        "key",
+        "kind",
+        "text",
+        "help_text",
+        "options",
+        "scale",
+        "points",
+        "anchors",
+        "applies_to",
+        "stage",
+        "required",
+        "order",
+    )
+
     class Kind(models.TextChoices):
         DIAGNOSIS = "diagnosis", "Diagnosis (single choice)"
         CONFIDENCE = "confidence", "Confidence"

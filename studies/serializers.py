@@ -169,20 +169,7 @@ class RevealedArmSerializer(serializers.Serializer):
 class QuestionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Question
-        fields = [
-            "key",
-            "kind",
-            "text",
-            "help_text",
-            "options",
-            "scale",
-            "points",
-            "anchors",
-            "applies_to",
-            "stage",
-            "required",
-            "order",
-        ]
+        fields = list(Question.CONFIGURED_FIELDS)
         read_only_fields = fields
 
 

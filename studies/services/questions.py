@@ -133,23 +133,7 @@ KIND_FIELDS = {
 
 
 def _question_state(question: Question) -> dict:
-    return {
-        field: getattr(question, field)
-        for field in (
-            "key",
-            "kind",
-            "text",
-            "help_text",
-            "options",
-            "scale",
-            "points",
-            "anchors",
-            "applies_to",
-            "stage",
-            "required",
-            "order",
-        )
-    }
+    return {field: getattr(question, field) for field in Question.CONFIGURED_FIELDS}
 
 
 def question_add(*, acting_user, study: Study, **values) -> Question:

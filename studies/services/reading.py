@@ -26,8 +26,6 @@ from studies.selectors.reading import (
     ANOTHER_READER,
     questions_for,
     reader_refusal,
-    trial_explanation,
-    trial_heatmap_empty,
     trial_stages,
 )
 
@@ -331,17 +329,3 @@ def trial_answer(
     trial.refresh_from_db()
     return response
 
-
-# The reader's rules live in studies.selectors.reading; these names stay importable from here for
-# the callers that answer a trial (the demo's simulated readers).
-__all__ = [
-    "AnswerError",
-    "enrollment_consent",
-    "questions_for",
-    "trial_answer",
-    "trial_explanation",
-    "trial_heatmap_empty",
-    "trial_reveal",
-    "trial_show",
-    "trial_stages",
-]

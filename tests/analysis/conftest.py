@@ -8,14 +8,8 @@ import pytest
 
 from studies import services
 from studies.models import ReaderProfile, Trial
-from studies.services.reading import (
-    enrollment_consent,
-    questions_for,
-    trial_answer,
-    trial_reveal,
-    trial_show,
-    trial_stages,
-)
+from studies.selectors import questions_for, trial_stages
+from studies.services.reading import enrollment_consent, trial_answer, trial_reveal, trial_show
 from tests.studies.conftest import draft_study, ready_study, study_collection, study_model  # noqa: F401
 
 

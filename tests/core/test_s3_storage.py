@@ -27,14 +27,8 @@ from analysis.models import StudyReport
 from explain.models import Explanation, PrecomputeJob
 from studies import services as study_services
 from studies.models import Trial
-from studies.selectors import enrollment_next_trial
-from studies.services.reading import (
-    enrollment_consent,
-    trial_answer,
-    trial_reveal,
-    trial_show,
-    trial_stages,
-)
+from studies.selectors import enrollment_next_trial, trial_stages
+from studies.services.reading import enrollment_consent, trial_answer, trial_reveal, trial_show
 from tests.analysis.conftest import _answer, finished_study  # noqa: F401
 from tests.conftest import REPO_ROOT
 from tests.explain.engine_fixtures import import_demo_collection, register_demo_architecture

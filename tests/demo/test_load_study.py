@@ -12,7 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from studies.models import Study, Trial
-from studies.services.reading import enrollment_consent, questions_for, trial_answer, trial_show
+from studies.selectors import questions_for
+from studies.services.reading import enrollment_consent, trial_answer, trial_show
 
 pytestmark = pytest.mark.django_db
 

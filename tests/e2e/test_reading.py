@@ -25,14 +25,8 @@ from PIL import Image
 from explain.models import Explanation, Prediction
 from studies import services
 from studies.models import Arm, Enrollment, ReaderProfile, Response, Trial
-from studies.services.reading import (
-    enrollment_consent,
-    questions_for,
-    trial_answer,
-    trial_reveal,
-    trial_show,
-    trial_stages,
-)
+from studies.selectors import questions_for, trial_stages
+from studies.services.reading import enrollment_consent, trial_answer, trial_reveal, trial_show
 from tests.explain.engine_fixtures import import_demo_collection, register_demo_architecture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

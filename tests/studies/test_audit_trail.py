@@ -19,7 +19,7 @@ from analysis.models import StudyReport
 from core import audit
 from core.models import AuditEntry
 from core.permissions import COORDINATORS_GROUP
-from studies import services
+from studies import selectors, services
 from studies.models import Enrollment, Question, Trial
 from studies.services import reading
 from tests.studies.factories import add_explanations, add_predictions
@@ -70,7 +70,7 @@ def _answers(trial: Trial, stage: str) -> dict:
     values = {"diagnosis": "nodule", "confidence": 70, "likert": 4, "free_text": "ok"}
     return {
         q.key: values[q.kind]
-        for q in reading.questions_for(study=trial.session.enrollment.study, trial=trial, stage=stage)
+        for q in selectors.questions_for(study=trial.session.enrollment.study, trial=trial, stage=stage)
     }
 
 
@@ -85,7 +85,8 @@ def test_every_write_service_of_a_study_records_a_row_in_the_studys_trail(
     coordinator, statistician, reader_a, study_model, study_collection, monkeypatch, settings
 ):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    monkeypatch.setattr("analysis.tasks.build_report.delay", lambda *args, **kwargs: None)
+    # the report is requested (and audited), not built: nothing is sent to a worker
+    monkeypatch.setattr("analysis.services.enqueue_on_commit", lambda *args, **kwargs: None)
     walked: dict[str, set[str]] = {}
     study = None
 

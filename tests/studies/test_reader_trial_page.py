@@ -14,14 +14,8 @@ from explain.models import Explanation
 from studies import services
 from studies.models import Arm, Enrollment, ReadingSession, Response, Study, Trial
 from studies.reader_selectors import trial_payload
-from studies.services.reading import (
-    AnswerError,
-    questions_for,
-    trial_answer,
-    trial_heatmap_empty,
-    trial_reveal,
-    trial_show,
-)
+from studies.selectors import questions_for, trial_heatmap_empty
+from studies.services.reading import AnswerError, trial_answer, trial_reveal, trial_show
 from tests.studies.test_reader_views import (
     advance_to,
     answers_for,

@@ -18,14 +18,8 @@ from explain.models import Explanation
 from library.models import Case, CaseLabel
 from studies import services
 from studies.models import Arm, Enrollment, ReadingSession, Study, Trial
-from studies.services.reading import (
-    enrollment_consent,
-    questions_for,
-    trial_answer,
-    trial_reveal,
-    trial_show,
-    trial_stages,
-)
+from studies.selectors import questions_for, trial_stages
+from studies.services.reading import enrollment_consent, trial_answer, trial_reveal, trial_show
 
 pytestmark = pytest.mark.django_db
 

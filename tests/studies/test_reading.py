@@ -10,14 +10,13 @@ import pytest
 from core.errors import ServiceError
 from studies import services
 from studies.models import Response, Study, Trial
+from studies.selectors import questions_for, trial_stages
 from studies.services.reading import (
     AnswerError,
     enrollment_consent,
-    questions_for,
     trial_answer,
     trial_reveal,
     trial_show,
-    trial_stages,
 )
 from tests.conftest import require_service
 

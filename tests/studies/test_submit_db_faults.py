@@ -23,8 +23,9 @@ from core.errors import DATABASE_UNAVAILABLE
 from core.models import AuditEntry
 from studies import services
 from studies.models import Response, Trial
+from studies.selectors import questions_for
 from studies.services import reading
-from studies.services.reading import enrollment_consent, questions_for, trial_reveal, trial_show
+from studies.services.reading import enrollment_consent, trial_reveal, trial_show
 from tests.conftest import require_service
 
 ANSWER_URL = "/api/v1/reading/trials/{uid}/answer/"
