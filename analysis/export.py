@@ -1,5 +1,6 @@
-"""A study's exports: long-format CSV (one row per reader x case x stage), its codebook, and a
-JSON snapshot that lets anyone reproduce the analysis elsewhere."""
+"""A study's exports: long-format CSV (one row per reader x case x stage), its codebook, a
+JSON snapshot that lets anyone reproduce the analysis elsewhere, and the rating files of other
+MRMC software (iMRMC, MRMCaov, RJafroc: ``interop_export``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,36 @@ import csv
 import datetime
 import io
 
+from django.db import transaction
 from django.utils import timezone
 
-from analysis.study_data import INTERACTION_COLUMNS, StudyRows, library_versions, reader_code
+from analysis.stats import formats
+from analysis.stats.data import MRMCData, MRMCInputError
+from analysis.stats.reads import to_mrmc_data
+from analysis.study_data import (
+    INTERACTION_COLUMNS,
+    StudyRows,
+    library_versions,
+    reader_code,
+    study_reads,
+    study_rows,
+)
+from core import audit
+from core.errors import ServiceError
 from explain.compute.heatmaps import EMPTY_RULE
-from studies.models import Question, Response, Trial
+from studies.models import Question, Response, Study, Trial
+from studies.selectors import study_can_view
+
+# format -> (content type, file name ending, what reads it)
+INTEROP_FORMATS = {
+    "imrmc": ("text/plain; charset=utf-8", "imrmc", "iMRMC (Java)"),
+    "mrmcaov": ("text/csv; charset=utf-8", "csv", "MRMCaov (R)"),
+    "rjafroc": (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "xlsx",
+        "RJafroc (R)",
+    ),
+}
 
 BASE_COLUMNS = [
     ("reader", "text", "R01, R02… (enrollment order)", "Pseudonymous reader code"),
@@ -278,3 +304,63 @@ def snapshot(rows: StudyRows, *, unblinded: bool) -> dict:
         "exported_at": _iso(timezone.now()),
         "library_versions": library_versions(),
     }
+
+
+def study_mrmc_data(rows: StudyRows) -> MRMCData:
+    """The ratings the study's OR analysis of the AUC uses: main trials, final confidence as the
+    rating, final diagnosis as the binary decision, arm codes as treatments and pseudonymous
+    reader codes as readers. Raises MRMCInputError when they do not form an MRMC study."""
+    return to_mrmc_data(
+        study_reads(rows),
+        rating="final_confidence",
+        diagnosis_from="final_positive",
+        source=f"study {rows.study.pk}",
+    )
+
+
+def interop_file(rows: StudyRows, fmt: str) -> bytes:
+    """The study's ratings in ``fmt`` (a key of INTEROP_FORMATS)."""
+    data = study_mrmc_data(rows)
+    if fmt == "imrmc":
+        description = (
+            f"xai-reader-study {rows.study.pk}: {rows.study.title}\n"
+            "reader = pseudonymous reader code; modality = arm code; score = final confidence"
+        )
+        return formats.write_imrmc(data, description).encode()
+    if fmt == "mrmcaov":
+        return formats.write_long_csv(data).encode()
+    return formats.write_rjafroc(data)
+
+
+def interop_export(*, acting_user, study: Study, fmt: str) -> tuple[bytes, str, str]:
+    """(content, content type, file name) of a closed study's ratings for iMRMC, MRMCaov or
+    RJafroc; recorded in the audit trail. ``acting_user`` must see the study (the rule of the
+    study's reports; None: an operator at the command line). The files hold arm codes and
+    pseudonymous reader codes only, so they are blinded. Raises PermissionError and
+    ServiceError (one line per problem)."""
+    if acting_user is not None and not study_can_view(study=study, user=acting_user):
+        raise PermissionError("no such study")
+    problems = []
+    if fmt not in INTEROP_FORMATS:
+        problems.append(f"unknown format {fmt!r}; choose one of {', '.join(INTEROP_FORMATS)}")
+    if study.status != Study.Status.CLOSED:
+        problems.append(
+            f"study {study.pk} is {study.get_status_display()}; "
+            "close it before exporting its ratings"
+        )
+    if problems:
+        raise ServiceError(problems)
+    try:
+        content = interop_file(study_rows(study=study), fmt)
+    except MRMCInputError as exc:
+        raise ServiceError(exc.problems) from None
+    with transaction.atomic():
+        audit.record(
+            acting_user=acting_user,
+            action="study.ratings_export",
+            obj=study,
+            study=study,
+            after={"format": fmt, "bytes": len(content)},
+        )
+    content_type, ending, _ = INTEROP_FORMATS[fmt]
+    return content, content_type, f"study-{study.pk}-ratings-{fmt}.{ending}"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from analysis import selectors, services
+from analysis import export, selectors, services
 from analysis.models import StudyReport
 from core.errors import ServiceError
 from studies.models import Study, StudyRole
@@ -34,7 +34,11 @@ def _report(request, report_uid) -> StudyReport:
 
 @login_required
 def report_list(request, study_id: int):
+    """The study's reports; with ``?ratings=FORMAT``, the closed study's ratings for iMRMC,
+    MRMCaov or RJafroc (an audited download, with the same permission rule as this page)."""
     study = _study(request, study_id)
+    if "ratings" in request.GET:
+        return _ratings_download(request, study, request.GET["ratings"])
     reports = selectors.report_list(study=study, user=request.user)
     return render(
         request,
@@ -46,6 +50,10 @@ def report_list(request, study_id: int):
                 study=study, user=request.user, role=StudyRole.Role.STATISTICIAN
             ),
             "is_draft": study.status == Study.Status.DRAFT,
+            "is_closed": study.status == Study.Status.CLOSED,
+            "interop_formats": [
+                (fmt, what) for fmt, (_, _, what) in export.INTEROP_FORMATS.items()
+            ],
             "current": "report-list",
         },
     )
@@ -110,4 +118,22 @@ def report_file(request, report_uid, kind: str):
         response["Content-Security-Policy"] = (
             "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
         )
+    return response
+
+
+def _ratings_download(request, study: Study, fmt: str):
+    try:
+        content, content_type, filename = export.interop_export(
+            acting_user=request.user, study=study, fmt=fmt
+        )
+    except PermissionError as exc:
+        raise Http404(str(exc)) from None
+    except ServiceError as exc:
+        return render(
+            request, "analysis/report_unavailable.html", {"problems": exc.problems}, status=404
+        )
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
     return response

@@ -1,6 +1,6 @@
 """Benchmark the MRMC OR analysis: fast covariance paths against a straightforward baseline.
 
-    python bench/mrmc.py [--quick]
+    python bench/mrmc.py [--quick] [--part all|or|command|delong]
 
 Simulates a fully crossed study (6 arms, 30 readers, 2,000 cases; --quick: 3 arms, 10 readers,
 600 cases) and times the OR analysis with jackknife and with DeLong covariance, computed the fast
@@ -14,6 +14,10 @@ baselines, in the same run:
 A full jackknife baseline takes minutes, so it is run on a subset of units (and, with --quick, of
 omitted cases) and extrapolated linearly; the output says so. The subset's covariances are also
 compared with the fast path's.
+
+``--part command`` times ``manage.py mrmc`` end to end (process start included) and ``--part
+delong`` the paired DeLong test on 200,000 cases, each against a baseline of the same run (see
+``bench/mrmc_command.py`` for the baselines and the targets of issue 16).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from analysis.stats.covariance import jackknife_values  # noqa: E402
 from analysis.stats.data import MRMCData  # noqa: E402
 from analysis.stats.fom import compute_fom  # noqa: E402
 from analysis.stats.mrmc import or_analysis  # noqa: E402
+from bench.mrmc_command import bench_command, bench_paired_delong  # noqa: E402
 
 
 def simulate(n_arms: int, n_readers: int, n_cases: int, seed: int = 2024) -> MRMCData:
@@ -99,9 +104,24 @@ def timed(fn, repeat: int = 3):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller study, smaller baseline")
+    parser.add_argument("--part", choices=("all", "or", "command", "delong"), default="all",
+                        help="which benchmark(s) to run (default: all)")
     args = parser.parse_args()
     n_arms, n_readers, n_cases = (3, 10, 600) if args.quick else (6, 30, 2000)
     data = simulate(n_arms, n_readers, n_cases)
+    if args.part in ("all", "or"):
+        bench_or(data, args.quick)
+    if args.part in ("all", "command"):
+        print()
+        bench_command(data.ratings, data.truth, repeat=2 if args.quick else 3)
+    if args.part in ("all", "delong"):
+        print()
+        bench_paired_delong(n_cases=20_000 if args.quick else 200_000)
+
+
+def bench_or(data: MRMCData, quick: bool) -> None:
+    """The in-process OR analysis against the from-scratch jackknife and pairwise DeLong."""
+    n_arms, n_readers, n_cases = data.ratings.shape
     n_units = n_arms * n_readers
     print(f"Simulated study: {n_arms} arms, {n_readers} readers, {n_cases} cases "
           f"({data.n_diseased} diseased), {n_units} reader/arm units")
@@ -113,9 +133,9 @@ def main() -> None:
 
     # jackknife baseline on a subset of units (and, with --quick, of omitted cases)
     rng = np.random.default_rng(0)
-    n_sub_units = 3 if args.quick else 12
+    n_sub_units = 3 if quick else 12
     units = sorted(rng.choice(n_units, n_sub_units, replace=False).tolist())
-    cases = np.arange(n_cases) if not args.quick else np.sort(rng.choice(n_cases, 150,
+    cases = np.arange(n_cases) if not quick else np.sort(rng.choice(n_cases, 150,
                                                                          replace=False))
     loo, t_sub = baseline_jackknife(data, units, cases)
     scale = (n_units / len(units)) * (n_cases / cases.size)

@@ -1,30 +1,51 @@
 """Case-sampling covariance of figures of merit across (treatment, reader) units.
 
-Three estimators, each returning a (U, U) matrix over the units flattened treatment-major:
+Four estimators, each returning a (U, U) matrix over the units flattened treatment-major:
 
 ``jackknife``
-    Leave out one case at a time, over the cases the figure of merit depends on (all cases for
-    AUC and accuracy, diseased only for sensitivity, non-diseased only for specificity). The
-    leave-one-out values come in closed form from the per-case components (fom.py), so no
-    figure of merit is recomputed. For two units reading the same m cases this is the usual
-    ``(m - 1)/m * sum_k (theta_a(k) - theta_a(.)) (theta_b(k) - theta_b(.))``, exactly as in
-    OR-DBM MRMC. For units a, b whose case sets differ (split-plot and partially paired designs),
-    with m_a, m_b cases each and k shared, the sum runs over the shared cases and is scaled by
-    ``(m_a - 1)(m_b - 1)/(m_a m_b) * k/(k - 1)``; this is the influence-function estimate the
-    jackknife approximates, it reduces to the formula above when the sets are equal, and it is 0
-    when the units share no case (or only one).
+    Leave out one case at a time and take ``(N - 1)/N * sum_k (theta_a(k) - theta_a(.))
+    (theta_b(k) - theta_b(.))``. The leave-one-out values come in closed form from the per-case
+    components (fom.py), so no figure of merit is recomputed -- except for the binormal and
+    partial AUC (fom_curves.py), whose leave-one-out values are recomputed case by case and
+    carried in ``FomEstimates.loo``. Two conventions differ only when units read different case
+    sets:
+
+    * ``mrmcaov`` (the default) follows MRMCaov's ``jackknife()``: every unit is jackknifed over
+      the same N cases, the cases in the union of all units' domains (the cases the figure of
+      merit depends on: all cases for AUC and accuracy, diseased only for sensitivity,
+      non-diseased only for specificity). Leaving out a case a unit did not read leaves its figure
+      of merit unchanged, so such cases contribute 0, and the sum runs over the cases both units
+      read. On a fully crossed design N is the number of cases, exactly as in OR-DBM MRMC; with
+      cases nested within treatments or readers, or partially paired (Kundel), N counts every case
+      of the study, so Var(error) = (N - 1)/N * sum over the unit's own m cases, not (m - 1)/m.
+      For the AUC this is MRMCaov's number on every design. For sensitivity and specificity
+      MRMCaov's N counts every case (its jackknife also leaves out the cases the figure of merit
+      ignores); here N counts the domain, as OR-DBM MRMC and the DBM pseudovalues (dbm.py) do.
+    * ``shared`` (this package's earlier default): for units a, b with m_a, m_b cases each and k
+      shared, the sum over the shared cases is scaled by
+      ``(m_a - 1)(m_b - 1)/(m_a m_b) * k/(k - 1)``, the influence-function estimate the jackknife
+      approximates; it is 0 when the units share no case (or only one). Available as
+      ``jackknife_covariance(est, convention="shared")``.
+
+``unbiased``
+    Gallas (2006) U-statistic covariance of empirical AUCs, as MRMCaov's ``unbiased()``; see
+    unbiased.py. AUC only; every design.
 
 ``delong``
     DeLong et al. (1988) for the AUC: ``S10/n1 + S01/n0`` with S the sample covariance of the
-    placement values, computed by midranks (Sun & Xu 2014). Differing case sets are handled as
-    for the jackknife, within each stratum: ``k_s/(k_s - 1) / (n_s,a n_s,b)`` times the sum of
-    products of centred placements over the k_s shared cases of stratum s.
+    placement values, computed by midranks (Sun & Xu 2014). On balanced designs (every unit
+    reads the same cases) this is MRMCaov's ``DeLong()``. MRMCaov refuses DeLong on any other
+    design ("balanced design required"); this package extends it, within each stratum s, by
+    ``k_s/(k_s - 1) / (n_s,a n_s,b)`` times the sum of products of centred placements over the
+    k_s shared cases (0 when the units share fewer than two cases of the stratum), so split-plot
+    and partially paired results have no MRMCaov counterpart to check against.
 
 ``bootstrap``
     Resample cases with replacement within strata defined by truth and by the set of units that
     read the case (so each unit keeps its numbers of diseased and non-diseased cases, and
     split-plot groups stay intact), recompute every figure of merit, and take the sample
-    covariance of the replicates (denominator B - 1). Seeded and reproducible.
+    covariance of the replicates (denominator B - 1). Seeded and reproducible. The binormal and
+    partial AUC are recomputed on every resample (a binormal fit per unit and resample: slow).
 """
 
 from __future__ import annotations
@@ -32,9 +53,12 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.stats.data import MRMCData, MRMCInputError
-from analysis.stats.fom import FomEstimates, Stratum
+from analysis.stats.fom import EMPIRICAL_AUCS, FomEstimates, Stratum
+from analysis.stats.fom_curves import unit_name, weighted_replicates
+from analysis.stats.unbiased import unbiased_covariance
 
-COV_METHODS = ("jackknife", "delong", "bootstrap")
+COV_METHODS = ("jackknife", "delong", "bootstrap", "unbiased")
+JACKKNIFE_CONVENTIONS = ("mrmcaov", "shared")
 
 
 def _shared_scale(shared: np.ndarray) -> np.ndarray:
@@ -59,6 +83,8 @@ def _centred(stratum: Stratum, theta: np.ndarray) -> np.ndarray:
 
 def jackknife_deviations(est: FomEstimates) -> np.ndarray:
     """(U, C) leave-one-out deviations theta_(k) - theta (0 outside each unit's domain)."""
+    if est.loo is not None:
+        return est.loo - est.theta[:, None]
     dev = np.zeros_like(est.strata[0].values)
     for stratum in est.strata:
         n = stratum.counts.astype(float)
@@ -71,10 +97,20 @@ def jackknife_values(est: FomEstimates) -> np.ndarray:
     return est.theta[:, None] + jackknife_deviations(est)
 
 
-def jackknife_covariance(est: FomEstimates) -> np.ndarray:
-    """Jackknife covariance matrix (see the module docstring for differing case sets)."""
+def jackknife_covariance(est: FomEstimates, convention: str = "mrmcaov") -> np.ndarray:
+    """Jackknife covariance matrix (the module docstring describes the two conventions)."""
     dev = jackknife_deviations(est)
     domain = est.domain
+    if convention == "mrmcaov":
+        n = float(domain.any(axis=0).sum())
+        return (n - 1) / n * (dev @ dev.T)
+    if convention != "shared":
+        raise MRMCInputError(
+            [
+                f"unknown jackknife convention {convention!r}; expected one of: "
+                f"{', '.join(JACKKNIFE_CONVENTIONS)}"
+            ]
+        )
     m = domain.sum(axis=1).astype(float)
     scale = np.outer((m - 1) / m, (m - 1) / m) * _shared_scale(_shared_counts(domain))
     return scale * (dev @ dev.T)
@@ -82,10 +118,11 @@ def jackknife_covariance(est: FomEstimates) -> np.ndarray:
 
 def delong_covariance(est: FomEstimates) -> np.ndarray:
     """DeLong covariance matrix of AUCs (see the module docstring for differing case sets)."""
-    if est.name != "auc":
+    if est.name not in EMPIRICAL_AUCS:
+        kind = "the empirical (trapezoidal) AUC" if est.loo is not None else "the AUC"
         raise MRMCInputError(
             [
-                f"DeLong covariance is defined for the AUC, not {est.name}; "
+                f"DeLong covariance is defined for {kind}, not {est.name}; "
                 "use the jackknife or bootstrap covariance"
             ]
         )
@@ -126,6 +163,20 @@ def _weighted_auc(
     return (w_pos * wins).sum(axis=1) / (w_neg.sum(axis=1) * w_pos.sum(axis=1))
 
 
+def _recomputed_replicates(data: MRMCData, est: FomEstimates, weights: np.ndarray) -> np.ndarray:
+    """(B, U) figures of merit of fom_curves.py recomputed on each resample."""
+    n_units = est.theta.size
+    ratings = data.ratings.reshape(n_units, data.n_cases)
+    truth = data.truth.astype(bool)
+    reps = np.empty((weights.shape[0], n_units))
+    for u in range(n_units):
+        cases = np.flatnonzero(est.domain[u])
+        reps[:, u] = weighted_replicates(
+            est.statistic, ratings[u, cases], truth[cases], weights[:, cases], unit_name(data, u)
+        )
+    return reps
+
+
 def bootstrap_replicates(
     data: MRMCData, est: FomEstimates, n_samples: int = 2000, seed: int | None = 0
 ) -> np.ndarray:
@@ -135,7 +186,9 @@ def bootstrap_replicates(
     rng = np.random.default_rng(seed)
     weights = _bootstrap_weights(data, n_samples, rng)
     n_units = est.theta.size
-    if est.name == "auc":
+    if est.statistic is not None:
+        return _recomputed_replicates(data, est, weights)
+    if est.name in EMPIRICAL_AUCS:
         ratings = data.ratings.reshape(n_units, data.n_cases)
         neg_mask, pos_mask = est.strata[1].mask, est.strata[0].mask
         reps = np.empty((n_samples, n_units))
@@ -176,6 +229,8 @@ def case_covariance(
     """Dispatch to one of COV_METHODS."""
     if method == "jackknife":
         return jackknife_covariance(est)
+    if method == "unbiased":
+        return unbiased_covariance(est, data.ratings.reshape(est.theta.size, data.n_cases))
     if method == "delong":
         return delong_covariance(est)
     if method == "bootstrap":

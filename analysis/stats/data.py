@@ -120,6 +120,25 @@ class MRMCData:
             return "cases within treatments"
         return "partially paired"
 
+    @property
+    def mrmcaov_design(self) -> str:
+        """The design as MRMCaov's ``mrmc()`` prints it ("Experimental design: ...").
+
+        ``factorial``: every unit read every case; ``cases nested within reader``: each case was
+        read by one reader; ``cases nested within treatment``: each case was read under one
+        treatment; ``factorial (partially paired)``: anything else (MRMCaov's design -1). The
+        checks run in MRMCaov's order (readers first), and the variable names are those of its
+        VanDyke example.
+        """
+        read = self.read
+        if read.all():
+            return "factorial"
+        if (read.any(axis=0).sum(axis=0) == 1).all():
+            return "cases nested within reader"
+        if (read.any(axis=1).sum(axis=0) == 1).all():
+            return "cases nested within treatment"
+        return "factorial (partially paired)"
+
     @classmethod
     def from_arrays(
         cls,
@@ -152,6 +171,15 @@ class MRMCData:
         problems = validate_records(records, source)
         if problems:
             raise MRMCInputError(problems)
+        return cls.from_valid_records(records, source)
+
+    @classmethod
+    def from_valid_records(cls, records: Sequence[Record], source: str = "") -> MRMCData:
+        """Assemble the study from rows that ``validate_records`` has found no problem in.
+
+        For readers that run ``validate_records`` themselves (to report its problems together
+        with their own), so the rows are not checked twice.
+        """
         treatments = tuple(sorted({r.treatment for r in records}, key=label_key))
         readers = tuple(sorted({r.reader for r in records}, key=label_key))
         truth_of = {r.case: r.truth for r in records}

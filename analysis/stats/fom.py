@@ -11,18 +11,33 @@ Every figure of merit here is a mean of per-case components within one or two ca
 Leaving out case k of stratum s (size n_s) changes each of these to
 ``(n_s * theta - V_k) / (n_s - 1)``, because the other components do not depend on case k. That
 closed form gives all leave-one-out values without recomputing anything (see covariance.py).
+
+``trapezoidal_auc`` is the empirical AUC under MRMCaov's other name (same numbers). The
+figures of merit of fom_curves.py (``binormal_auc``, ``partial_auc``) are not means of
+components: FomEstimates then carries ``loo``, their leave-one-out values recomputed case by
+case, and ``statistic``, the function that recomputes a unit's value (for the bootstrap); its
+strata carry the diseased / non-diseased masks only (values NaN).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from analysis.stats.data import MRMCData, MRMCInputError
+from analysis.stats.fom_curves import (
+    RECOMPUTED_FOMS,
+    PartialRange,
+    Statistic,
+    recomputed_estimates,
+    unit_name,
+    unit_statistic,
+)
 from analysis.stats.roc import placements
 
-FOMS = ("auc", "sensitivity", "specificity", "accuracy")
+EMPIRICAL_AUCS = ("auc", "trapezoidal_auc")
+FOMS = ("auc", "trapezoidal_auc", *RECOMPUTED_FOMS, "sensitivity", "specificity", "accuracy")
 BINARY_FOMS = ("sensitivity", "specificity", "accuracy")
 
 
@@ -53,6 +68,9 @@ class FomEstimates:
     n_treatments: int
     n_readers: int
     threshold: float | None = None
+    parameters: dict = field(default_factory=dict)  # e.g. a partial AUC's range and focus
+    loo: np.ndarray | None = None  # (U, C) recomputed leave-one-out values (fom_curves.py)
+    statistic: Statistic | None = field(default=None, compare=False, repr=False)
 
     @property
     def table(self) -> np.ndarray:
@@ -83,17 +101,12 @@ def decisions(data: MRMCData, threshold: float | None) -> np.ndarray:
     )
 
 
-def _unit_name(data: MRMCData, u: int) -> str:
-    t, r = divmod(u, data.n_readers)
-    return f"reader {data.readers[r]} under treatment {data.treatments[t]}"
-
-
 def _check_counts(data: MRMCData, strata: tuple[Stratum, ...], minimum: int) -> None:
     problems = []
     for stratum in strata:
         for u in np.flatnonzero(stratum.counts < minimum):
             problems.append(
-                f"{_unit_name(data, u)} read {int(stratum.counts[u])} {stratum.name} case(s); "
+                f"{unit_name(data, u)} read {int(stratum.counts[u])} {stratum.name} case(s); "
                 f"at least {minimum} are needed"
             )
     if problems:
@@ -122,13 +135,37 @@ def _auc_strata(data: MRMCData) -> tuple[np.ndarray, tuple[Stratum, ...]]:
     return theta, (Stratum("diseased", v10, mask1), Stratum("non-diseased", v01, mask0))
 
 
+def _recomputed(
+    data: MRMCData, fom: str, partial: PartialRange | None, strata: tuple[Stratum, ...]
+) -> FomEstimates:
+    statistic = unit_statistic(fom, partial)
+    theta, loo = recomputed_estimates(data, statistic)
+    empty = tuple(replace(s, values=np.full(s.mask.shape, np.nan)) for s in strata)
+    parameters = partial.parameters() if fom == "partial_auc" and partial else {}
+    return FomEstimates(
+        fom,
+        theta,
+        empty,
+        data.n_treatments,
+        data.n_readers,
+        parameters=parameters,
+        loo=loo,
+        statistic=statistic,
+    )
+
+
 def compute_fom(
-    data: MRMCData, fom: str = "auc", threshold: float | None = None, min_per_stratum: int = 2
+    data: MRMCData,
+    fom: str = "auc",
+    threshold: float | None = None,
+    min_per_stratum: int = 2,
+    partial: PartialRange | None = None,
 ) -> FomEstimates:
     """Figure of merit of every (treatment, reader) unit with its per-case components.
 
     ``min_per_stratum`` (default 2) is the fewest cases of each class a unit must have read; two
-    are needed for any case-sampling variance.
+    are needed for any case-sampling variance. ``partial`` (fom_curves.partial_range) is the
+    range of ``partial_auc``.
     """
     if fom not in FOMS:
         raise MRMCInputError(
@@ -137,12 +174,14 @@ def compute_fom(
     n_units = data.n_treatments * data.n_readers
     read = data.read.reshape(n_units, data.n_cases)
     diseased = data.truth.astype(bool)
-    if fom == "auc":
+    if fom in EMPIRICAL_AUCS or fom in RECOMPUTED_FOMS:
         empty = tuple(
             Stratum(name, np.empty(0), read & m)
             for name, m in (("diseased", diseased), ("non-diseased", ~diseased))
         )
         _check_counts(data, empty, min_per_stratum)
+        if fom in RECOMPUTED_FOMS:
+            return _recomputed(data, fom, partial, empty)
         theta, strata = _auc_strata(data)
     else:
         calls = decisions(data, threshold).reshape(n_units, data.n_cases)

@@ -2,15 +2,42 @@
 
 Degrees of freedom of ``inf`` mean a normal (z) or chi-square reference distribution; they are
 written as ``None`` in dictionaries so the JSON stays valid.
+
+Distribution functions come from ``scipy.special`` (the functions ``scipy.stats`` calls for
+these distributions, so the values are the same bit for bit): importing ``scipy.stats`` costs
+about half a second of every ``manage.py mrmc`` run.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
 import numpy as np
-from scipy import stats
+from scipy import special
+
+_WHOLE_NUMBER = re.compile(r"([+-]?\d+)\.0+")
+
+
+def id_text(label: str) -> str:
+    """A reader, treatment or case id as text output shows it: ``"1.0"`` -> ``"1"``.
+
+    Files often store integer ids as floats (mrmcaov's CSVs: ``1.0``). Ids stay text in the data
+    (so ``"1.10"`` and ``"1.1"`` remain different); only whole numbers written with a zero
+    fraction lose it here. Other labels are returned unchanged.
+    """
+    match = _WHOLE_NUMBER.fullmatch(label)
+    return match.group(1) if match else label
+
+
+def display_ids(labels: Sequence[str]) -> dict[str, str]:
+    """``id_text`` of each label, unless two labels would then print alike ("1" and "1.0")."""
+    shown = {label: id_text(label) for label in labels}
+    if len(set(shown.values())) < len(shown):
+        return {label: label for label in labels}
+    return shown
 
 
 def holm(p_values: list[float] | np.ndarray) -> np.ndarray:
@@ -31,8 +58,8 @@ def f_sf(value: float, df1: float, df2: float) -> float:
     if not math.isfinite(value):
         return 0.0 if value > 0 else math.nan
     if math.isinf(df2):
-        return float(stats.chi2.sf(value * df1, df1))
-    return float(stats.f.sf(value, df1, df2))
+        return float(special.chdtrc(df1, value * df1))  # chi2.sf
+    return float(special.fdtrc(df1, df2, value))  # f.sf
 
 
 def two_sided_p(statistic: float, df: float) -> float:
@@ -40,14 +67,14 @@ def two_sided_p(statistic: float, df: float) -> float:
     if math.isnan(statistic):
         return math.nan
     if math.isinf(df):
-        return float(2 * stats.norm.sf(abs(statistic)))
-    return float(2 * stats.t.sf(abs(statistic), df))
+        return float(2 * special.ndtr(-abs(statistic)))  # 2 * norm.sf
+    return float(2 * special.stdtr(df, -abs(statistic)))  # 2 * t.sf
 
 
 def critical_value(conf_level: float, df: float) -> float:
     """Two-sided critical value of t (or z for df = inf)."""
     q = 0.5 + conf_level / 2
-    return float(stats.norm.ppf(q) if math.isinf(df) else stats.t.ppf(q, df))
+    return float(special.ndtri(q) if math.isinf(df) else special.stdtrit(df, q))  # norm/t.ppf
 
 
 def satterthwaite_ddf(numerator: float, ms: float, ms_df: float) -> float:
@@ -172,7 +199,7 @@ def comparison(
     return Comparison(
         minuend=minuend,
         subtrahend=subtrahend,
-        label=f"treatment {minuend} - treatment {subtrahend}",
+        label=f"treatment {id_text(minuend)} - treatment {id_text(subtrahend)}",
         estimate=estimate,
         se=se,
         df=df,

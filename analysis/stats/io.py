@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from analysis.stats.data import MRMCData, MRMCInputError, Record, validate_records
+from analysis.stats.fast_csv import parse_clean_long_csv
 
 REQUIRED_COLUMNS = ("reader", "treatment", "case", "truth", "rating")
 DIAGNOSIS_COLUMN = "diagnosis"
@@ -60,17 +61,31 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
-def read_long_csv(path: str | Path, case_column: str = "case") -> MRMCData:
+def read_long_csv(path: str | Path, case_column: str = "case", *, fast: bool = True) -> MRMCData:
     """Read ``reader,treatment,case,truth,rating`` rows (extra columns are ignored).
 
     ``truth`` is 1 for diseased and 0 for non-diseased. An optional ``diagnosis`` column (0/1)
     holds a binary decision for sensitivity/specificity/accuracy. ``case_column`` picks another
     column as the case identifier (e.g. mrmcaov's ``case2``/``case3`` split-plot codings);
     identifiers are kept as text, so "1.10" and "1.1" are different cases.
+
+    A clean file is read column-wise (``analysis.stats.fast_csv``); any other file, and every
+    file with ``fast=False``, row by row, which reports each problem found. Both give the same
+    study for a clean file.
     """
     path = Path(path)
-    lines = _read_text(path).splitlines()
-    reader = csv.DictReader(lines)
+    text = _read_text(path)
+    if fast:
+        required = tuple(case_column if c == "case" else c for c in REQUIRED_COLUMNS)
+        data = parse_clean_long_csv(text, str(path), required, case_column, DIAGNOSIS_COLUMN)
+        if data is not None:
+            return data
+    return _read_long_csv_rows(path, text, case_column)
+
+
+def _read_long_csv_rows(path: Path, text: str, case_column: str) -> MRMCData:
+    """The row-by-row reader of ``read_long_csv``: collects every problem of the file."""
+    reader = csv.DictReader(text.splitlines())
     header = [name.strip().lower() for name in (reader.fieldnames or [])]
     if not header:
         raise MRMCInputError([f"{path}: the file is empty (expected a header row)"])
@@ -124,7 +139,7 @@ def _assemble(path: Path, records: list[Record], problems: list[str]) -> MRMCDat
     problems = problems + validate_records(records)
     if problems:
         raise MRMCInputError([f"{path}: {p}" for p in problems])
-    return MRMCData.from_records(records, source=str(path))
+    return MRMCData.from_valid_records(records, source=str(path))
 
 
 _HEADER_COUNT = re.compile(r"^\s*(N0|N1|NR|NM)\s*:\s*(\d+)\s*$", re.IGNORECASE)

@@ -23,13 +23,14 @@ Formulas follow OR-DBM MRMC 2.5 (Hillis et al. 2005, Hillis 2007, Hillis 2008):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from analysis.stats.covariance import COV_METHODS, case_covariance
 from analysis.stats.data import MRMCData, MRMCInputError
 from analysis.stats.fom import FomEstimates, compute_fom
+from analysis.stats.fom_curves import PartialRange
 from analysis.stats.inference import (
     ANALYSES,
     TITLES,
@@ -192,6 +193,8 @@ class ORResult:
     bootstrap_samples: int | None = None
     seed: int | None = None
     source: str = ""
+    mrmcaov_design: str = ""  # the design as MRMCaov names it (MRMCData.mrmcaov_design)
+    fom_parameters: dict = field(default_factory=dict)  # a partial AUC's range, focus, ...
 
     def analysis(self, name: str) -> Analysis:
         return self.analyses[name]
@@ -368,11 +371,15 @@ def or_analysis(
     bootstrap_samples: int = 2000,
     seed: int | None = 0,
     estimates: FomEstimates | None = None,
+    partial: PartialRange | None = None,
 ) -> ORResult:
     """Obuchowski-Rockette analysis of a study.
 
-    ``fom``: auc | sensitivity | specificity | accuracy (binary ones need ``threshold`` or a
-    diagnosis column). ``cov``: jackknife | delong | bootstrap. ``analyses``: rrrc, frrc, rrfc
+    ``fom``: auc (= trapezoidal_auc) | binormal_auc | partial_auc | sensitivity | specificity |
+    accuracy (binary ones need ``threshold`` or a diagnosis column; partial_auc needs
+    ``partial``, fom_curves.partial_range). ``cov``: jackknife | delong | bootstrap | unbiased (covariance.py; the
+    jackknife follows MRMCaov's convention, unbiased is MRMCaov's U-statistic, AUC only).
+    ``analyses``: rrrc, frrc, rrfc
     or "all". Differences are reported as earlier arm minus later arm, in the order of
     ``data.treatments``.
     """
@@ -390,7 +397,7 @@ def or_analysis(
         )
     if not 0 < conf_level < 1:
         raise MRMCInputError([f"confidence level must be between 0 and 1, not {conf_level}"])
-    est = estimates or compute_fom(data, fom, threshold)
+    est = estimates or compute_fom(data, fom, threshold, partial=partial)
     matrix = case_covariance(data, est, cov, n_samples=bootstrap_samples, seed=seed)
     table = est.table
     t, r = table.shape
@@ -427,4 +434,6 @@ def or_analysis(
         bootstrap_samples=bootstrap_samples if cov == "bootstrap" else None,
         seed=seed if cov == "bootstrap" else None,
         source=data.source,
+        mrmcaov_design=data.mrmcaov_design,
+        fom_parameters=dict(est.parameters),
     )

@@ -1,15 +1,22 @@
-"""Plain-text tables of an OR analysis, for the terminal."""
+"""Plain-text tables of an OR analysis, for the terminal.
+
+Reader and treatment ids are shown through ``display_ids``: whole numbers stored as ``1.0`` print
+as ``1`` (the JSON keeps the ids as read).
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from analysis.stats.inference import Analysis, Comparison
+from analysis.stats.inference import Analysis, Comparison, display_ids
 from analysis.stats.mrmc import ORResult
 
 FOM_NAMES = {
     "auc": "AUC (empirical, Wilcoxon/Mann-Whitney)",
+    "trapezoidal_auc": "AUC (trapezoidal = empirical, Wilcoxon/Mann-Whitney)",
+    "binormal_auc": "AUC (binormal, maximum-likelihood fit per reader and treatment)",
+    "partial_auc": "partial AUC (empirical)",
     "sensitivity": "sensitivity",
     "specificity": "specificity",
     "accuracy": "accuracy",
@@ -55,7 +62,18 @@ def _ci(lo: float, hi: float, digits: int) -> str:
     return f"({num(lo, digits)}, {num(hi, digits)})"
 
 
-def _comparison_rows(comps: Sequence[Comparison], conf: str, with_reader: bool = False):
+def _comparison_label(c: Comparison, treatments: Mapping[str, str]) -> str:
+    if c.minuend in treatments and c.subtrahend in treatments:
+        return f"treatment {treatments[c.minuend]} - treatment {treatments[c.subtrahend]}"
+    return c.label
+
+
+def _comparison_rows(
+    comps: Sequence[Comparison],
+    conf: str,
+    ids: tuple[Mapping[str, str], Mapping[str, str]],
+    with_reader: bool = False,
+):
     stat = comps[0].statistic_name if comps else "t"
     header = (
         (["reader"] if with_reader else [])
@@ -63,10 +81,11 @@ def _comparison_rows(comps: Sequence[Comparison], conf: str, with_reader: bool =
         + ([] if with_reader else ["Holm p"])
         + [f"{conf} CI"]
     )
+    treatments, readers = ids
     rows = []
     for c in comps:
-        row = ([c.reader or ""] if with_reader else []) + [
-            c.label,
+        row = ([readers.get(c.reader, c.reader) or ""] if with_reader else []) + [
+            _comparison_label(c, treatments),
             num(c.estimate, 5),
             num(c.se, 5),
             df_text(c.df),
@@ -80,8 +99,15 @@ def _comparison_rows(comps: Sequence[Comparison], conf: str, with_reader: bool =
     return header, rows
 
 
-def render_analysis(a: Analysis, conf_level: float) -> str:
+def render_analysis(
+    a: Analysis,
+    conf_level: float,
+    treatments: Mapping[str, str] | None = None,
+    readers: Mapping[str, str] | None = None,
+) -> str:
+    """One analysis; ``treatments``/``readers`` map ids to their printed form (default: as is)."""
     conf = f"{conf_level * 100:g}%"
+    ids = (treatments or {}, readers or {})
     out = [f"Analysis {a.name.upper()}: {a.title}"]
     g = a.global_test
     if g is not None:
@@ -101,11 +127,11 @@ def render_analysis(a: Analysis, conf_level: float) -> str:
             f"  Pairwise differences (same error term and df; Holm adjustment over "
             f"{len(a.comparisons)} comparison{'s' if len(a.comparisons) > 1 else ''}):"
         )
-        out.append(table(*_comparison_rows(a.comparisons, conf)))
+        out.append(table(*_comparison_rows(a.comparisons, conf, ids)))
     out.append(f"  Single-arm {conf} confidence intervals:")
     rows = [
         [
-            f"treatment {e.treatment}",
+            f"treatment {ids[0].get(e.treatment, e.treatment)}",
             num(e.estimate),
             num(e.se),
             df_text(e.df),
@@ -116,15 +142,27 @@ def render_analysis(a: Analysis, conf_level: float) -> str:
     out.append(table(["arm", "estimate", "std err", "df", f"{conf} CI"], rows))
     if a.reader_comparisons:
         out.append("  Single-reader differences (not adjusted for multiplicity):")
-        out.append(table(*_comparison_rows(a.reader_comparisons, conf, with_reader=True)))
+        out.append(table(*_comparison_rows(a.reader_comparisons, conf, ids, with_reader=True)))
     return "\n".join(out)
+
+
+def fom_description(result: ORResult) -> str:
+    """The figure of merit's name with its parameters (threshold, partial-AUC range)."""
+    fom = FOM_NAMES.get(result.fom, result.fom)
+    if result.threshold is not None:
+        fom += f" (positive when rating >= {result.threshold:g})"
+    params = result.fom_parameters
+    if "range" in params:
+        low, high = params["range"]
+        fom += f" over {params.get('focus', 'specificity')} {low:g} to {high:g}"
+        if params.get("standardized"):
+            fom += ", McClish-standardized"
+    return fom
 
 
 def render_or_text(result: ORResult) -> str:
     """Readable report of an ORResult: estimates, components, then each analysis."""
-    fom = FOM_NAMES.get(result.fom, result.fom)
-    if result.threshold is not None:
-        fom += f" (positive when rating >= {result.threshold:g})"
+    fom = fom_description(result)
     cov = result.cov_method
     if cov == "bootstrap":
         cov += f" ({result.bootstrap_samples} stratified resamples, seed {result.seed})"
@@ -138,9 +176,10 @@ def render_or_text(result: ORResult) -> str:
         "",
         "Figure of merit by reader and treatment",
     ]
-    header = ["reader", *(f"treatment {t}" for t in result.treatments)]
+    treatments, readers = display_ids(result.treatments), display_ids(result.readers)
+    header = ["reader", *(f"treatment {treatments[t]}" for t in result.treatments)]
     rows = [
-        [r, *(num(result.fom_table[i, j]) for i in range(len(result.treatments)))]
+        [readers[r], *(num(result.fom_table[i, j]) for i in range(len(result.treatments)))]
         for j, r in enumerate(result.readers)
     ]
     rows.append(["mean", *(num(m) for m in result.arm_means)])
@@ -154,7 +193,7 @@ def render_or_text(result: ORResult) -> str:
         ["T*R", num(ms.ms_tr), df_text(ms.df_tr)],
     ]
     ms_rows += [
-        [f"R within treatment {t}", num(m), df_text(ms.df_r)]
+        [f"R within treatment {treatments[t]}", num(m), df_text(ms.df_r)]
         for t, m in zip(result.treatments, ms.ms_r_by_arm, strict=True)
     ]
     out += [table(["source", "mean square", "df"], ms_rows), ""]
@@ -171,5 +210,5 @@ def render_or_text(result: ORResult) -> str:
     ]
     out += [table(["component", "estimate", "correlation"], vc_rows), ""]
     for analysis in result.analyses.values():
-        out += [render_analysis(analysis, result.conf_level), ""]
+        out += [render_analysis(analysis, result.conf_level, treatments, readers), ""]
     return "\n".join(out).rstrip() + "\n"

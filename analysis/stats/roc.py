@@ -10,10 +10,12 @@ stacked score arrays so many readers/treatments are handled in one call.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
+
+from analysis.stats.inference import critical_value, two_sided_p
 
 
 def placements(negatives: np.ndarray, positives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -21,19 +23,50 @@ def placements(negatives: np.ndarray, positives: np.ndarray) -> tuple[np.ndarray
 
     Returns ``(v10, v01)``: for each positive (diseased) score the fraction of negatives scored
     lower, and for each negative the fraction of positives scored higher (ties count 1/2).
-    The AUC is the mean of either.
+    The AUC is the mean of either. A score set (row) holding a NaN gets NaN placements.
+
+    Numpy only, per row: both score sets are sorted, then two stable merges of the sorted runs
+    (ties broken one way, then the other) give, for every score, the other class's scores below
+    it and below or tied with it. ``below + tied / 2`` is ``Tz - Tx`` (or ``Tz - Ty``) of Sun & Xu
+    exactly (integers and halves), so the values are those of the midrank formula bit for bit.
     """
     negatives = np.asarray(negatives, dtype=float)
     positives = np.asarray(positives, dtype=float)
     n0, n1 = negatives.shape[-1], positives.shape[-1]
     if n0 == 0 or n1 == 0:
         raise ValueError("the AUC needs at least one diseased and one non-diseased score")
-    combined = np.concatenate([negatives, positives], axis=-1)
-    tz = stats.rankdata(combined, method="average", axis=-1)
-    tx = stats.rankdata(negatives, method="average", axis=-1)
-    ty = stats.rankdata(positives, method="average", axis=-1)
-    v10 = (tz[..., n0:] - ty) / n0
-    v01 = 1.0 - (tz[..., :n0] - tx) / n1
+    if negatives.shape[:-1] != positives.shape[:-1]:
+        raise ValueError("negatives and positives must have the same leading shape")
+    lead = negatives.shape[:-1]
+    neg_rows = negatives.reshape(-1, n0)
+    pos_rows = positives.reshape(-1, n1)
+    v10 = np.empty(pos_rows.shape)
+    v01 = np.empty(neg_rows.shape)
+    for row, (neg, pos) in enumerate(zip(neg_rows, pos_rows, strict=True)):
+        if np.isnan(neg).any() or np.isnan(pos).any():
+            v10[row], v01[row] = np.nan, np.nan
+            continue
+        v10[row], v01[row] = _row_placements(neg, pos)
+    return v10.reshape(*lead, n1), v01.reshape(*lead, n0)
+
+
+def _row_placements(neg: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n0, n1 = neg.size, pos.size
+    neg_order, pos_order = np.argsort(neg), np.argsort(pos)
+    neg_sorted, pos_sorted = neg[neg_order], pos[pos_order]
+    # Stable merges of the two sorted runs (linear time). With the negatives first, a tied
+    # negative lands before a positive: the i-th negative sits at i + #(positives < it) and the
+    # j-th positive at j + #(negatives <= it). With the positives first, ties go the other way.
+    first = np.argsort(np.concatenate([neg_sorted, pos_sorted]), kind="stable") < n0
+    second = np.argsort(np.concatenate([pos_sorted, neg_sorted]), kind="stable") >= n1
+    pos_below = np.flatnonzero(first) - np.arange(n0)
+    pos_upto = np.flatnonzero(second) - np.arange(n0)
+    neg_upto = np.flatnonzero(~first) - np.arange(n1)
+    neg_below = np.flatnonzero(~second) - np.arange(n1)
+    v10 = np.empty(n1)
+    v01 = np.empty(n0)
+    v10[pos_order] = (neg_below + 0.5 * (neg_upto - neg_below)) / n0
+    v01[neg_order] = 1.0 - (pos_below + 0.5 * (pos_upto - pos_below)) / n1
     return v10, v01
 
 
@@ -110,13 +143,16 @@ def delong_test(
     if not (np.isfinite(scores_a).all() and np.isfinite(scores_b).all()):
         raise ValueError("scores must be finite numbers")
     scores = np.stack([scores_a, scores_b])
-    aucs, cov = delong_covariance(scores[:, ~truth], scores[:, truth])
+    # index arrays: taking columns by index is several times faster than by a boolean mask
+    negatives = scores.take(np.flatnonzero(~truth), axis=1)
+    positives = scores.take(np.flatnonzero(truth), axis=1)
+    aucs, cov = delong_covariance(negatives, positives)
     diff = float(aucs[0] - aucs[1])
     var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     se = float(np.sqrt(max(var, 0.0)))
     z = diff / se if se > 0 else (0.0 if diff == 0 else float(np.copysign(np.inf, diff)))
-    p = float(2 * stats.norm.sf(abs(z)))
-    half = float(stats.norm.ppf(0.5 + conf_level / 2)) * se
+    p = two_sided_p(z, math.inf)
+    half = critical_value(conf_level, math.inf) * se
     return DeLongTest(
         auc_a=float(aucs[0]),
         auc_b=float(aucs[1]),

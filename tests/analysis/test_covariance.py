@@ -109,13 +109,17 @@ def test_units_sharing_no_cases_have_exactly_zero_covariance():
     crossed = read_long_csv(path)
     split = read_long_csv(path, case_column="case2")  # each reader reads their own cases
     crossed_cov = jackknife_covariance(compute_fom(crossed))
-    for method in ("jackknife", "delong", "bootstrap"):
+    for method in ("jackknife", "delong", "bootstrap", "unbiased"):
         cov = case_covariance(split, compute_fom(split), method, n_samples=200)
         readers = np.tile(np.arange(5), 2)
         other_reader = readers[:, None] != readers[None, :]
         assert (cov[other_reader] == 0).all(), method
-    cov = jackknife_covariance(compute_fom(split))
     same_reader = ~other_reader
+    # MRMCaov's convention jackknifes every unit over all 570 cases of the study, not its own 114
+    cov = jackknife_covariance(compute_fom(split))
+    rescale = (569 / 570) / (113 / 114)
+    np.testing.assert_allclose(cov[same_reader], rescale * crossed_cov[same_reader], rtol=1e-12)
+    cov = jackknife_covariance(compute_fom(split), convention="shared")
     np.testing.assert_allclose(cov[same_reader], crossed_cov[same_reader], rtol=1e-12)
 
 
@@ -137,7 +141,7 @@ def test_partially_shared_cases_use_the_documented_scaling():
     m_a, m_b, k = 16, 14, len(shared)
     expected = ((m_a - 1) * (m_b - 1) / (m_a * m_b) * k / (k - 1)
                 * sum(dev[0][c] * dev[1][c] for c in shared))
-    cov = jackknife_covariance(est)
+    cov = jackknife_covariance(est, convention="shared")
     assert cov[0, 1] == pytest.approx(expected, rel=1e-12)
     own_a = np.array(list(dev[0].values()))
     assert cov[0, 0] == pytest.approx((m_a - 1) / m_a * (own_a**2).sum(), rel=1e-12)
@@ -177,3 +181,8 @@ def test_delong_covariance_is_refused_for_binary_figures_of_merit():
     data = small_study()
     with pytest.raises(MRMCInputError, match="DeLong covariance is defined for the AUC, not specificity"):
         case_covariance(data, compute_fom(data, "specificity", threshold=3), "delong")
+
+
+def test_an_unknown_jackknife_convention_is_refused():
+    with pytest.raises(MRMCInputError, match="unknown jackknife convention 'pooled'"):
+        jackknife_covariance(compute_fom(small_study()), convention="pooled")

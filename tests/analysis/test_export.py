@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+
+import numpy as np
+import pytest
+from django.urls import reverse
 
 from analysis import export
+from analysis.stats.io import read_study
+from analysis.stats.mrmc import or_analysis
 from analysis.study_data import study_reads, study_rows
+from core.errors import ServiceError
+from core.models import AuditEntry
+from studies import services as study_services
+from studies.models import ReaderProfile
+from studies.services.reading import enrollment_consent
+from tests.analysis.conftest import read_everything
 
 
 def _rows(text: str) -> list[dict]:
@@ -124,3 +137,153 @@ def test_trials_that_showed_an_empty_explanation_are_marked(finished_study):
     counts = {c.arm: c for c in analyse_study(reads, meta).counts.result.empty_explanations}
     assert counts["C"].empty_trials == sum(1 for r in reads if r.arm == "C" and r.explanation_empty)
     assert counts["D"].empty_trials == 0
+
+
+# --- ratings for iMRMC, MRMCaov and RJafroc -------------------------------------------------
+
+
+@pytest.fixture
+def closed_study(finished_study, coordinator):
+    """The finished (Latin-square) study, closed."""
+    return study_services.study_close(acting_user=coordinator, study=finished_study)
+
+
+@pytest.fixture
+def crossed_study(coordinator, ready_study, reader_a, reader_b):
+    """A closed fully crossed two-stage study: both readers read every case under every arm."""
+    study_services.study_update(
+        acting_user=coordinator,
+        study=ready_study,
+        protocol="two_stage",
+        design="fully_crossed",
+        sessions=4,
+    )
+    ReaderProfile.objects.create(user=reader_a, years_experience=12)
+    ReaderProfile.objects.create(user=reader_b, years_experience=2)
+    study_services.study_open(acting_user=coordinator, study=ready_study)
+    for reader in (reader_a, reader_b):
+        enrollment = study_services.reader_enroll(
+            acting_user=coordinator, study=ready_study, reader=reader
+        )
+        enrollment_consent(
+            acting_user=reader, enrollment=enrollment, consent_version=ready_study.consent_version
+        )
+        read_everything(enrollment)
+    return study_services.study_close(acting_user=coordinator, study=ready_study)
+
+
+def assert_same_data(read, direct, *, with_diagnosis=True):
+    assert (read.treatments, read.readers, read.cases) == (
+        direct.treatments,
+        direct.readers,
+        direct.cases,
+    )
+    np.testing.assert_array_equal(read.truth, direct.truth)
+    np.testing.assert_array_equal(read.ratings, direct.ratings)
+    if with_diagnosis:
+        np.testing.assert_array_equal(read.diagnosis, direct.diagnosis)
+    else:  # iMRMC files hold scores only
+        assert read.diagnosis is None
+
+
+def _saved(tmp_path, study, fmt, user=None):
+    content, content_type, filename = export.interop_export(acting_user=user, study=study, fmt=fmt)
+    path = tmp_path / filename
+    path.write_bytes(content)
+    return path, content_type
+
+
+@pytest.mark.parametrize("fmt", ["imrmc", "mrmcaov"])
+def test_a_latin_square_study_reads_back_into_the_same_ratings(closed_study, tmp_path, fmt):
+    path, _ = _saved(tmp_path, closed_study, fmt)
+    direct = export.study_mrmc_data(study_rows(study=closed_study))
+    assert direct.design != "crossed" and direct.readers == ("R01", "R02")
+    read = read_study(path, "imrmc" if fmt == "imrmc" else "csv")
+    assert direct.diagnosis is not None
+    assert_same_data(read, direct, with_diagnosis=fmt == "mrmcaov")
+
+
+@pytest.mark.parametrize("fmt", ["imrmc", "mrmcaov"])
+def test_a_crossed_study_analysed_from_the_file_gives_the_same_or_analysis(
+    crossed_study, tmp_path, fmt
+):
+    path, _ = _saved(tmp_path, crossed_study, fmt)
+    direct = export.study_mrmc_data(study_rows(study=crossed_study))
+    assert direct.design == "crossed" and direct.treatments == ("A", "B", "C", "D")
+    read = read_study(path, "imrmc" if fmt == "imrmc" else "csv")
+    assert_same_data(read, direct, with_diagnosis=fmt == "mrmcaov")
+    from_file, from_study = or_analysis(read).to_dict(), or_analysis(direct).to_dict()
+    assert from_file.pop("source").endswith(path.name) and from_study.pop("source") == f"study {crossed_study.pk}"
+    assert json.dumps(from_file, sort_keys=True) == json.dumps(from_study, sort_keys=True)
+
+
+def test_the_rjafroc_workbook_of_a_crossed_study_has_every_rating(crossed_study, tmp_path):
+    from openpyxl import load_workbook  # only this test reads Excel
+
+    path, content_type = _saved(tmp_path, crossed_study, "rjafroc")
+    assert path.suffix == ".xlsx" and "spreadsheetml" in content_type
+    direct = export.study_mrmc_data(study_rows(study=crossed_study))
+    book = load_workbook(path, read_only=True)
+    fp = list(book["FP"].iter_rows(min_row=2, values_only=True))
+    tp = list(book["TP"].iter_rows(min_row=2, values_only=True))
+    assert len(fp) + len(tp) == int(direct.read.sum()) == 2 * 4 * 12
+    cases = dict(book["Cases"].iter_rows(min_row=2, values_only=True))
+    for reader, arm, case_id, *rest in tp:
+        t, r = direct.treatments.index(arm), direct.readers.index(reader)
+        c = direct.cases.index(cases[case_id])
+        assert direct.truth[c] == 1 and rest == [1, direct.ratings[t, r, c]]
+    for reader, arm, case_id, rating in fp:
+        t, r = direct.treatments.index(arm), direct.readers.index(reader)
+        c = direct.cases.index(cases[case_id])
+        assert direct.truth[c] == 0 and rating == direct.ratings[t, r, c]
+
+
+def test_the_rjafroc_workbook_refuses_a_latin_square_study(closed_study):
+    with pytest.raises(ServiceError) as info:
+        export.interop_export(acting_user=None, study=closed_study, fmt="rjafroc")
+    assert "fully crossed" in info.value.problems[0]
+
+
+def test_ratings_exports_need_a_closed_study_and_a_known_format(finished_study, coordinator):
+    with pytest.raises(ServiceError) as info:
+        export.interop_export(acting_user=coordinator, study=finished_study, fmt="sas")
+    assert len(info.value.problems) == 2
+    assert "unknown format 'sas'" in info.value.problems[0]
+    assert "close it" in info.value.problems[1]
+
+
+def test_ratings_exports_are_audited_and_follow_the_report_permission(
+    closed_study, coordinator, reader_a
+):
+    with pytest.raises(PermissionError):
+        export.interop_export(acting_user=reader_a, study=closed_study, fmt="imrmc")
+    export.interop_export(acting_user=coordinator, study=closed_study, fmt="mrmcaov")
+    entry = AuditEntry.objects.filter(action="study.ratings_export").get()
+    assert entry.actor == coordinator and entry.study_id == closed_study.pk
+    assert entry.after["format"] == "mrmcaov"
+
+
+def test_the_report_page_offers_the_ratings_downloads(client, closed_study, coordinator, reader_a):
+    client.force_login(reader_a)
+    url = reverse("analysis:report-list", args=[closed_study.pk]) + "?ratings=imrmc"
+    assert client.get(url).status_code == 404  # not a viewer of the study
+    client.force_login(coordinator)
+    page_url = reverse("analysis:report-list", args=[closed_study.pk])
+    page = client.get(page_url)
+    url = page_url + "?ratings=imrmc"
+    assert url.encode() in page.content
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert b"BEGIN DATA:" in response.content
+    bad = client.get(page_url + "?ratings=rjafroc")
+    assert bad.status_code == 404 and b"fully crossed" in bad.content
+
+
+def test_the_ratings_downloads_wait_for_the_study_to_close(client, finished_study, coordinator):
+    client.force_login(coordinator)
+    page = client.get(reverse("analysis:report-list", args=[finished_study.pk]))
+    assert b"once the study is closed" in page.content
+    url = reverse("analysis:report-list", args=[finished_study.pk]) + "?ratings=imrmc"
+    response = client.get(url)
+    assert response.status_code == 404 and b"close it" in response.content

@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from analysis.stats.data import MRMCData, MRMCInputError, label_key
+from analysis.stats.formats import write_imrmc, write_long_csv, write_rjafroc
 from analysis.stats.io import read_imrmc, read_long_csv, read_study
+from analysis.stats.mrmc import or_analysis
 from tests.analysis.reference_data import shared_path
 
 HEADER = "reader,treatment,case,truth,rating\n"
@@ -134,3 +136,111 @@ def test_from_arrays_marks_unread_cases_with_nan():
     ratings = np.array([[[1.0, np.nan, 3.0], [2.0, 2.0, np.nan]]])
     data = MRMCData.from_arrays(ratings, [0, 1, 1])
     assert data.read.sum() == 4 and data.design == "partially paired"
+
+
+# --- writers: what other MRMC software reads -------------------------------------------------
+
+
+def assert_same(read, data, *, with_diagnosis=True):
+    assert (read.treatments, read.readers, read.cases) == (data.treatments, data.readers, data.cases)
+    np.testing.assert_array_equal(read.truth, data.truth)
+    np.testing.assert_array_equal(read.ratings, data.ratings)  # NaN (not read) in the same cells
+    if with_diagnosis and data.diagnosis is not None:
+        np.testing.assert_array_equal(read.diagnosis, data.diagnosis)
+    else:
+        assert read.diagnosis is None
+
+
+def awkward_data() -> MRMCData:
+    """Ratings that lose digits if written carelessly, a diagnosis, and an unread cell."""
+    rng = np.random.default_rng(7)
+    ratings = rng.normal(size=(2, 3, 6)) / 3 + 0.1
+    ratings[0, 0, 0] = 80.0
+    ratings[1, 2, 5] = np.nan
+    diagnosis = np.where(np.isnan(ratings), np.nan, (ratings > 0.1).astype(float))
+    return MRMCData.from_arrays(
+        ratings, [0, 1, 0, 1, 1, 0], ["A", "B"], ["R01", "R02", "R03"],
+        ["1.50", "7", "c1", "c10", "c2", "x"], diagnosis=diagnosis,  # in the readers' order
+    )
+
+
+def test_the_imrmc_writer_round_trips_every_digit(tmp_path):
+    data = awkward_data()
+    text = write_imrmc(data, "two arms\nN0: 99 (not a count line of ours)")
+    assert "NR: 3\nN0: 3\nN1: 3\nNM: 2\n\nBEGIN DATA:\n-1,1.50,0,0\n" in text
+    assert "R01,1.50,A,80\n" in text and "N0: 99" not in text
+    assert_same(read_imrmc(write(tmp_path, text, "s.imrmc")), data, with_diagnosis=False)
+
+
+def test_the_long_csv_writer_round_trips_ratings_and_diagnosis(tmp_path):
+    data = awkward_data()
+    text = write_long_csv(data)
+    assert text.startswith("reader,treatment,case,truth,rating,diagnosis\n")
+    assert text.count("\n") == 1 + int(data.read.sum())
+    assert_same(read_long_csv(write(tmp_path, text)), data)
+
+
+def test_labels_a_comma_separated_format_cannot_hold_are_refused():
+    data = MRMCData.from_arrays(np.ones((1, 1, 2)), [0, 1], ["A"], ["Smith, J"], ["1", "2"])
+    with pytest.raises(MRMCInputError) as info:
+        write_imrmc(data)
+    assert info.value.problems == ["reader 'Smith, J' contains ',', which the iMRMC format cannot hold"]
+
+
+def test_van_dyke_written_for_imrmc_and_mrmcaov_gives_the_same_or_analysis(tmp_path):
+    data = read_long_csv(shared_path("vandyke/RocData.csv"))
+    expected = or_analysis(data).to_dict()
+    for name, text, reader in (
+        ("v.imrmc", write_imrmc(data), read_imrmc),
+        ("v.csv", write_long_csv(data), read_long_csv),
+    ):
+        again = reader(write(tmp_path, text, name))
+        assert_same(again, data)
+        result = or_analysis(again).to_dict()
+        result.pop("source"), expected.pop("source", None)
+        assert result == expected
+
+
+def test_kundel_partially_paired_round_trips_through_the_long_csv(tmp_path):
+    data = read_long_csv(shared_path("mrmcaov_datasets/Kundel.csv"))
+    again = read_long_csv(write(tmp_path, write_long_csv(data)))
+    assert again.design == "partially paired"
+    assert_same(again, data)
+
+
+def test_the_rjafroc_workbook_puts_every_rating_in_its_sheet_and_row(tmp_path):
+    from openpyxl import load_workbook  # only these tests read Excel
+
+    data = read_long_csv(shared_path("vandyke/RocData.csv"))
+    path = tmp_path / "v.xlsx"
+    path.write_bytes(write_rjafroc(data))
+    book = load_workbook(path, read_only=True)
+    assert book.sheetnames == ["Truth", "FP", "TP", "Cases"]
+    truth = list(book["Truth"].iter_rows(values_only=True))
+    assert truth[0] == ("CaseID", "LesionID", "Weight", "ReaderID", "ModalityID", "Paradigm")
+    assert [row[5] for row in truth[1:3]] == ["ROC", "crossed"]
+    assert truth[1][3:5] == ("0, 1, 2, 3, 4", "0, 1")
+    lesion = {row[0]: row[1] for row in truth[1:]}
+    assert sum(lesion.values()) == 45 and len(lesion) == 114
+    cases = dict(book["Cases"].iter_rows(min_row=2, values_only=True))
+    fp = list(book["FP"].iter_rows(values_only=True))
+    tp = list(book["TP"].iter_rows(values_only=True))
+    assert fp[0] == ("ReaderID", "ModalityID", "CaseID", "FP_Rating")
+    assert tp[0] == ("ReaderID", "ModalityID", "CaseID", "LesionID", "TP_Rating")
+    assert (len(fp) - 1, len(tp) - 1) == (2 * 5 * 69, 2 * 5 * 45)
+    seen = np.zeros(data.ratings.shape, dtype=bool)
+    for sheet, diseased in ((fp[1:], 0), (tp[1:], 1)):
+        for reader, modality, case_id, *rest in sheet:
+            t, r = data.treatments.index(modality), data.readers.index(reader)
+            c = data.cases.index(cases[case_id])
+            assert lesion[case_id] == data.truth[c] == diseased
+            assert rest == ([1] if diseased else []) + [data.ratings[t, r, c]]
+            seen[t, r, c] = True
+    assert seen.all()
+
+
+def test_the_rjafroc_workbook_needs_crossed_data():
+    data = MRMCData.from_arrays(np.array([[[1.0, np.nan, 3.0, 2.0]]]), [0, 1, 1, 0])
+    with pytest.raises(MRMCInputError) as info:
+        write_rjafroc(data)
+    assert "fully crossed" in info.value.problems[0]

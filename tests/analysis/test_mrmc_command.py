@@ -99,3 +99,26 @@ def test_manage_py_exits_1_with_readable_errors_and_no_traceback(tmp_path):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert "missing required column(s): rating" in proc.stderr
+
+
+def test_manage_py_runs_mrmc_without_loading_the_apps_and_prints_what_call_command_prints():
+    path = shared_path("mrmcaov_datasets/Kundel.csv")
+    proc = subprocess.run([sys.executable, "manage.py", "mrmc", str(path), "--analysis", "frrc"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == run(path, "--analysis", "frrc")
+    assert "treatment 1 - treatment 2" in proc.stdout
+
+
+def test_the_mrmc_command_imports_no_models_no_celery_and_not_scipy_stats():
+    # what manage.py's fast path loads for mrmc; scipy.stats alone costs ~0.5 s of every run
+    probe = ("import sys, manage, analysis.management.commands.mrmc; "
+             "print(sorted(m for m in sys.modules if m in ('scipy.stats', 'celery') "
+             "or m.startswith('django.contrib') or m.split('.')[0] in "
+             "('config', 'core', 'library', 'explain', 'studies', 'demo') "
+             "or m.startswith('analysis.') and not m.startswith(('analysis.stats', "
+             "'analysis.management'))))")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

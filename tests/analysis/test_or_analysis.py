@@ -247,8 +247,10 @@ def test_cases_nested_within_readers_reduce_rrrc_to_the_treatment_by_reader_anov
     split = or_analysis(read_long_csv(path, case_column="case2"))
     vc = split.components
     assert split.design == "cases within readers" and vc.cov2 == 0 and vc.cov3 == 0
-    assert vc.var_error == pytest.approx(van_dyke.components.var_error, rel=1e-12)
-    assert vc.cov1 == pytest.approx(van_dyke.components.cov1, rel=1e-12)
+    # MRMCaov's jackknife runs over all 570 cases of the study, so (N-1)/N replaces (m-1)/m
+    rescale = (569 / 570) / (113 / 114)
+    assert vc.var_error == pytest.approx(rescale * van_dyke.components.var_error, rel=1e-12)
+    assert vc.cov1 == pytest.approx(rescale * van_dyke.components.cov1, rel=1e-12)
     rrrc, rrfc = split.analysis("rrrc").global_test, split.analysis("rrfc").global_test
     assert (rrrc.statistic, rrrc.df2) == pytest.approx((rrfc.statistic, rrfc.df2))
 
@@ -258,7 +260,9 @@ def test_cases_nested_within_treatments_have_no_cross_treatment_covariance(van_d
     split = or_analysis(read_long_csv(path, case_column="case3"))
     vc = split.components
     assert split.design == "cases within treatments" and vc.cov1 == 0 and vc.cov3 == 0
-    assert vc.cov2 == pytest.approx(van_dyke.components.cov2, rel=1e-12)
+    # MRMCaov's jackknife runs over all 228 cases of the study, so (N-1)/N replaces (m-1)/m
+    rescale = (227 / 228) / (113 / 114)
+    assert vc.cov2 == pytest.approx(rescale * van_dyke.components.cov2, rel=1e-12)
     assert split.analysis("rrrc").global_test.error_term == pytest.approx(
         van_dyke.mean_squares.ms_tr + 5 * vc.cov2)
 

@@ -81,3 +81,63 @@ def test_delong_test_of_a_score_against_itself_has_no_difference():
 def test_delong_test_rejects_arrays_of_different_lengths():
     with pytest.raises(ValueError, match="same length"):
         delong_test(np.ones(4), np.ones(5), np.array([0, 1, 0, 1]))
+
+
+def midrank_placements(neg, pos):
+    """Sun & Xu's formula with scipy's midranks, the former implementation, row by row."""
+    from scipy import stats  # the reference only; analysis.stats.roc must not need scipy.stats
+
+    n0, n1 = neg.shape[-1], pos.shape[-1]
+    tz = stats.rankdata(np.concatenate([neg, pos], axis=-1), axis=-1)
+    tx, ty = stats.rankdata(neg, axis=-1), stats.rankdata(pos, axis=-1)
+    return (tz[..., n0:] - ty) / n0, 1.0 - (tz[..., :n0] - tx) / n1
+
+
+@pytest.mark.parametrize("lead", [(), (5,), (2, 3)])
+def test_placements_equal_the_midrank_formula_bit_for_bit(lead):
+    rng = np.random.default_rng(len(lead))
+    for n0, n1, levels in [(1, 1, 2), (7, 3, 3), (40, 25, 6), (300, 200, 1000)]:
+        neg = rng.integers(0, levels, (*lead, n0)).astype(float)
+        pos = rng.integers(1, levels + 2, (*lead, n1)).astype(float)
+        v10, v01 = placements(neg, pos)
+        expected10, expected01 = midrank_placements(neg, pos)
+        assert v10.shape == (*lead, n1) and v01.shape == (*lead, n0)
+        assert np.array_equal(v10, expected10) and np.array_equal(v01, expected01)
+
+
+def test_placements_with_all_scores_tied_are_one_half():
+    v10, v01 = placements(np.full(4, 2.0), np.full(3, 2.0))
+    assert (v10 == 0.5).all() and (v01 == 0.5).all()
+
+
+def test_a_score_set_holding_nan_gets_nan_placements_and_others_are_kept():
+    neg = np.array([[1.0, 2.0, 3.0], [1.0, np.nan, 3.0]])
+    pos = np.array([[2.0, 4.0], [2.0, 4.0]])
+    v10, v01 = placements(neg, pos)
+    assert np.isnan(v10[1]).all() and np.isnan(v01[1]).all()
+    np.testing.assert_array_equal(v10[0], [0.5, 1.0])
+
+
+def test_placements_need_the_same_leading_shape():
+    with pytest.raises(ValueError, match="same leading shape"):
+        placements(np.ones((2, 3)), np.ones((3, 2)))
+
+
+def test_delong_test_equals_the_former_midrank_computation_on_many_cases():
+    rng = np.random.default_rng(16)
+    truth = rng.random(5000) < 0.4
+    a = np.round(rng.normal(size=5000) + truth, 1)
+    b = np.round(a + rng.normal(size=5000), 1)
+    result = delong_test(a, b, truth)
+    scores = np.stack([a, b])
+    v10, v01 = midrank_placements(scores[:, ~truth], scores[:, truth])
+    cov = np.cov(v10) / truth.sum() + np.cov(v01) / (~truth).sum()
+    assert result.auc_a == v10[0].mean() and result.auc_b == v10[1].mean()
+    assert (result.var_a, result.var_b, result.cov_ab) == (cov[0, 0], cov[1, 1], cov[0, 1])
+
+
+def test_signed_zeros_tie_and_infinite_scores_rank_like_midranks():
+    neg = np.array([[-0.0, 1.0, -np.inf, 3.0], [0.0, 0.0, np.inf, -1.0]])
+    pos = np.array([[0.0, np.inf, 3.0], [-0.0, np.inf, 2.0]])
+    for got, expected in zip(placements(neg, pos), midrank_placements(neg, pos), strict=True):
+        assert np.array_equal(got, expected)

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from analysis.stats.covariance import COV_METHODS
 from analysis.stats.data import MRMCInputError
 from analysis.stats.fom import FOMS
+from analysis.stats.fom_curves import partial_range
 from analysis.stats.inference import ANALYSES
 from analysis.stats.io import FORMATS, read_study
 from analysis.stats.mrmc import or_analysis
@@ -31,7 +32,32 @@ class Command(BaseCommand):
             choices=FORMATS,
             help="file format (default: from the extension; .imrmc is iMRMC)",
         )
-        parser.add_argument("--fom", choices=FOMS, default="auc", help="figure of merit")
+        parser.add_argument(
+            "--fom",
+            choices=FOMS,
+            default="auc",
+            help="figure of merit (trapezoidal_auc is the empirical AUC; binormal_auc fits an ML "
+            "binormal ROC curve per reader and treatment; partial_auc needs --pauc-range)",
+        )
+        parser.add_argument(
+            "--pauc-range",
+            nargs=2,
+            type=float,
+            metavar=("LOW", "HIGH"),
+            help="partial_auc: the specificity (or sensitivity) range, e.g. 0.8 1",
+        )
+        parser.add_argument(
+            "--pauc-focus",
+            choices=("specificity", "sensitivity"),
+            default="specificity",
+            help="partial_auc: whether the range is of specificity (area under the curve) or "
+            "of sensitivity (area to its right)",
+        )
+        parser.add_argument(
+            "--pauc-standardized",
+            action="store_true",
+            help="partial_auc: McClish-standardized (0.5 chance, 1 perfect)",
+        )
         parser.add_argument(
             "--threshold",
             type=float,
@@ -60,8 +86,20 @@ class Command(BaseCommand):
         )
         parser.add_argument("--conf-level", type=float, default=0.95)
 
+    def _partial(self, options):
+        if options["fom"] != "partial_auc":
+            if options["pauc_range"] or options["pauc_standardized"]:
+                raise CommandError("--pauc-range and --pauc-standardized need --fom partial_auc")
+            return None
+        if not options["pauc_range"]:
+            raise CommandError("--fom partial_auc needs --pauc-range LOW HIGH, e.g. 0.8 1")
+        return partial_range(
+            options["pauc_range"], options["pauc_focus"], options["pauc_standardized"]
+        )
+
     def handle(self, *args, **options):
         try:
+            partial = self._partial(options)
             data = read_study(options["file"], options["format"], options["case_column"])
             result = or_analysis(
                 data,
@@ -72,6 +110,7 @@ class Command(BaseCommand):
                 conf_level=options["conf_level"],
                 bootstrap_samples=options["bootstrap_samples"],
                 seed=options["seed"],
+                partial=partial,
             )
         except MRMCInputError as exc:
             raise CommandError("\n".join(exc.problems)) from None
