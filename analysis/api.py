@@ -26,6 +26,10 @@ class ReportSerializer(serializers.Serializer):
     stage = serializers.CharField()
     error = serializers.CharField()
     unblinded = serializers.BooleanField()
+    fom = serializers.CharField(help_text="figure of merit of the ROC analysis")
+    fom_label = serializers.CharField()
+    cov_method = serializers.CharField(help_text="case-sampling covariance of the ROC analysis")
+    cov_method_label = serializers.CharField()
     files = serializers.ListField(
         child=serializers.CharField(), help_text="kinds ready to download"
     )
@@ -70,7 +74,21 @@ class ReportListApi(APIView):
     @extend_schema(
         summary="Request a report of the responses so far (built by a worker; poll its progress)",
         request=inline_serializer(
-            "ReportRequest", {"unblinded": serializers.BooleanField(default=False)}
+            "ReportRequest",
+            {
+                "unblinded": serializers.BooleanField(default=False),
+                "fom": serializers.ChoiceField(
+                    choices=StudyReport.Fom.choices,
+                    default="auc",
+                    help_text="figure of merit of the ROC analysis",
+                ),
+                "cov_method": serializers.ChoiceField(
+                    choices=StudyReport.COV_CHOICES,
+                    default="jackknife",
+                    help_text="case-sampling covariance of the ROC analysis (DeLong and "
+                    "unbiased only with the empirical AUC)",
+                ),
+            },
         ),
         responses={
             202: ReportSerializer,
@@ -84,11 +102,19 @@ class ReportListApi(APIView):
         if not isinstance(request.data, dict):  # a JSON list, string or number
             raise ServiceError('the request body must be an object such as {"unblinded": false}')
         unblinded = request.data.get("unblinded", False)
-        if not isinstance(unblinded, bool):
-            raise ServiceError("unblinded must be true or false")
+        options = {
+            name: request.data.get(name, default)
+            for name, default in (("fom", "auc"), ("cov_method", "jackknife"))
+        }
+        problems = [] if isinstance(unblinded, bool) else ["unblinded must be true or false"]
+        problems += [
+            f"{name} must be a string" for name, v in options.items() if not isinstance(v, str)
+        ]
+        if problems:
+            raise ServiceError(problems)
         try:
             report = services.report_request(
-                acting_user=request.user, study=study, unblinded=unblinded
+                acting_user=request.user, study=study, unblinded=unblinded, **options
             )
         except PermissionError as exc:
             return Response({"detail": str(exc)}, status=403)

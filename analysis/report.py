@@ -27,10 +27,13 @@ from analysis.report_figures import (
 )
 from analysis.report_format import (
     CSS,
+    FOM_WORDS,
     arm_label,
     ci,
     conf_words,
+    cov_words,
     df_text,
+    fom_name,
     num,
     p_text,
     paragraph,
@@ -79,7 +82,7 @@ def _summary(a: StudyAnalysis) -> str:
         means = ", ".join(
             f"{meta.label(t)} {m:.3f}" for t, m in zip(res.treatments, res.arm_means, strict=True)
         )
-        out.append(paragraph(f"Reader-averaged AUC: {means}."))
+        out.append(paragraph(f"Reader-averaged {fom_name(auc.result.fom)}: {means}."))
         if rrrc is not None and rrrc.global_test is not None:
             g = rrrc.global_test
             out.append(
@@ -180,6 +183,29 @@ def _interval_words(meta: StudyMeta) -> str:
     )
 
 
+def _discrimination_words(a: StudyAnalysis) -> str:
+    meta = a.meta
+    fom = FOM_WORDS.get(meta.auc_fom, meta.auc_fom)
+    auc = a.mrmc_auc
+    design = (
+        f" MRMCaov calls this design “{auc.result.or_result.mrmcaov_design}”."
+        if auc.ok and auc.result.or_result.mrmcaov_design
+        else ""
+    )
+    return (
+        f"Discrimination: {fom} of each reader's final confidence in each arm, compared across "
+        "arms with the Obuchowski–Rockette (OR) method with Hillis (2007) denominator degrees "
+        f"of freedom and {cov_words(meta.cov_method, meta)} (chosen when the report was "
+        f"requested).{design} Random readers and random cases (RRRC) is the primary analysis; "
+        "fixed readers (FRRC) and fixed cases (RRFC) are reported too. In a split-plot layout "
+        "the covariance of two reader-arm units is estimated over the cases they share (zero "
+        "when they share none). Every pairwise difference is tested, with Holm's step-down "
+        "adjustment over all pairs; the comparisons with the unaided arm (arm minus unaided) "
+        "are the primary result. The same OR analysis, with a jackknife estimate of the "
+        "case-sampling covariance, is applied to the accuracy of the final diagnosis."
+    )
+
+
 def _methods(a: StudyAnalysis) -> str:
     meta = a.meta
     conf = conf_words(meta.conf_level)
@@ -188,16 +214,7 @@ def _methods(a: StudyAnalysis) -> str:
         f"{_design_words(meta)}; {_protocol_words(meta)}. The finding is "
         f"“{meta.positive_class or 'positive'}”. Only main trials are analysed; training and "
         f"attention-check trials are left out. Intervals are {conf}.",
-        "Discrimination: the area under the empirical ROC curve (AUC, Wilcoxon–Mann–Whitney) "
-        "of each reader's final confidence in each arm, compared across arms with the "
-        "Obuchowski–Rockette (OR) method with Hillis (2007) denominator degrees of freedom "
-        "and a jackknife estimate of the case-sampling covariance. Random readers and random "
-        "cases (RRRC) is the primary analysis; fixed readers (FRRC) and fixed cases (RRFC) "
-        "are reported too. In a split-plot layout the covariance of two reader-arm units is "
-        "estimated over the cases they share (zero when they share none). Every pairwise "
-        "difference is tested, with Holm's step-down adjustment over all pairs; the "
-        "comparisons with the unaided arm (arm minus unaided) are the primary result. The "
-        "same OR analysis is applied to the accuracy of the final diagnosis.",
+        _discrimination_words(a),
         _interval_words(meta),
         "Sensitivity, specificity and accuracy pooled over readers with Wilson score "
         "intervals (descriptive: reads are treated as independent).",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
-from analysis.report_format import and_list, conf_words, num, p_text, short
+from analysis.report_format import and_list, conf_words, fom_name, num, p_text, short
 from analysis.report_mrmc_tables import GROUP_TITLES
 from analysis.stats.study import MRMCSection, StudyAnalysis
 
@@ -162,7 +162,7 @@ def _degenerate_words(a: StudyAnalysis, panels) -> str:
         rrrc = section.or_result.analyses.get("rrrc")
         flat = [e for e in (rrrc.arms if rrrc else ()) if e.se == 0]
         if len(flat) > 1 or (flat and zero):
-            fom = "AUC" if section.fom == "auc" else section.fom
+            fom = fom_name(section.fom)
             names = and_list([f"{short(a.meta, e.treatment)} ({num(e.estimate)})" for e in flat])
             out.append(
                 f"Every reader has the same {fom} within {names} (per-arm SE 0), so "

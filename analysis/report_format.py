@@ -109,6 +109,34 @@ def arm_label(meta: StudyMeta, code: str | None) -> str:
     return meta.label(code)
 
 
+FOM_NAMES = {"auc": "AUC", "binormal_auc": "binormal AUC"}
+FOM_WORDS = {
+    "auc": "the area under the empirical ROC curve (AUC, Wilcoxon–Mann–Whitney)",
+    "binormal_auc": "the area under the binormal ROC curve fitted by maximum likelihood "
+    "(binormal AUC; Dorfman and Alf, as in ROCFIT and MRMCaov)",
+}
+
+
+def fom_name(fom: str) -> str:
+    """The figure of merit as a table heading names it (AUC, binormal AUC, accuracy)."""
+    return FOM_NAMES.get(fom, fom)
+
+
+def cov_words(cov_method: str, meta: StudyMeta) -> str:
+    """The case-sampling covariance method in words (for the methods and the MRMC section)."""
+    if cov_method == "bootstrap":
+        return (
+            f"a case-bootstrap estimate of the case-sampling covariance ({meta.n_bootstrap} "
+            f"samples, seed {meta.seed})"
+        )
+    return {
+        "jackknife": "a jackknife estimate of the case-sampling covariance",
+        "delong": "DeLong's estimate of the case-sampling covariance (structural components)",
+        "unbiased": "the unbiased (U-statistic) estimate of the case-sampling covariance, "
+        "as in MRMCaov",
+    }.get(cov_method, f"the {cov_method} estimate of the case-sampling covariance")
+
+
 def conf_words(conf_level: float) -> str:
     return f"{conf_level * 100:g}%"
 

@@ -11,7 +11,9 @@ from analysis.report_format import (
     and_list,
     ci,
     conf_words,
+    cov_words,
     df_text,
+    fom_name,
     num,
     p_text,
     paragraph,
@@ -145,16 +147,33 @@ def _difference_tables(meta: StudyMeta, s: MRMCSection, conf: str) -> str:
     return "\n".join(out)
 
 
+def _choices(a: StudyAnalysis, name: str, section: Section) -> str:
+    """The figure of merit, the covariance method and (once computed) the design as MRMCaov
+    names it; the ROC analysis's are the ones chosen when the report was requested."""
+    if section.ok:
+        res = section.result.or_result
+        fom, cov = section.result.fom, res.cov_method
+        design = f" Design, as MRMCaov calls it: {res.mrmcaov_design or res.design}."
+    elif name == "mrmc_auc":
+        fom, cov, design = a.meta.auc_fom, a.meta.cov_method, ""
+    else:
+        return ""
+    return paragraph(
+        f"Figure of merit: {fom_name(fom)}. Covariance: {cov_words(cov, a.meta)}.{design}"
+    )
+
+
 def mrmc(a: StudyAnalysis, name: str, figures: str) -> str:
     section: Section = getattr(a, name)
     out = [reason(section)]
     if not section.ok:
+        out.append(_choices(a, name, section))
         out.append(figures)
         return "\n".join(out)
     s: MRMCSection = section.result
     res = s.or_result
     conf = conf_words(res.conf_level)
-    fom = "AUC" if s.fom == "auc" else s.fom
+    fom = fom_name(s.fom)
     out.append(
         paragraph(
             f"{len(res.readers)} readers, {res.n_cases} cases ({res.n_diseased} positive, "
@@ -162,6 +181,7 @@ def mrmc(a: StudyAnalysis, name: str, figures: str) -> str:
             + (f" Readers left out: {', '.join(s.readers_left_out)}." if s.readers_left_out else "")
         )
     )
+    out.append(_choices(a, name, section))
     out.append(_arm_table(a.meta, s, fom, conf))
     out.append(_global_tests(s))
     out.append(_difference_tables(a.meta, s, conf))
@@ -177,7 +197,7 @@ def mrmc(a: StudyAnalysis, name: str, figures: str) -> str:
                 ["Cov3 (different readers and arms)", num(vc.cov3, 5), num(vc.corr3)],
                 ["Var(error)", num(vc.var_error, 5), ""],
             ],
-            caption="OR variance components (jackknife covariance)",
+            caption=f"OR variance components ({res.cov_method} covariance)",
         )
     )
     out.append(figures)

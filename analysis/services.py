@@ -21,7 +21,7 @@ from analysis import export
 from analysis import report as rendering
 from analysis.models import StudyReport
 from analysis.stats.inference import to_jsonable
-from analysis.stats.study import ArmMeta, StudyMeta, analyse_study
+from analysis.stats.study import ArmMeta, StudyMeta, analyse_study, analysis_option_problems
 from analysis.study_data import arm_metrics, library_versions, study_reads, study_rows
 from core import audit
 from core.errors import ServiceError
@@ -51,21 +51,43 @@ def _may_read(*, user, study: Study, unblinded: bool) -> None:
         raise PermissionError("only the study's statistician can see the unblinded report")
 
 
-def report_request(*, acting_user, study: Study, unblinded: bool = False) -> StudyReport:
-    """Queue a new report of the study's responses so far (built after commit)."""
+def report_request(
+    *,
+    acting_user,
+    study: Study,
+    unblinded: bool = False,
+    cov_method: str = "jackknife",
+    fom: str = "auc",
+) -> StudyReport:
+    """Queue a new report of the study's responses so far (built after commit).
+
+    ``fom`` (empirical or binormal AUC) and ``cov_method`` (covariance.COV_METHODS) are those
+    of the ROC analysis; DeLong and unbiased covariance are refused for the binormal AUC."""
     _may_read(user=acting_user, study=study, unblinded=unblinded)
+    problems = analysis_option_problems(auc_fom=fom, cov_method=cov_method)
     if study.status == Study.Status.DRAFT:
-        raise ServiceError("a draft study has no responses yet; open it first")
+        problems.insert(0, "a draft study has no responses yet; open it first")
+    if problems:
+        raise ServiceError(problems)
     with transaction.atomic():
         report = StudyReport.objects.create(
-            study=study, unblinded=unblinded, created_by=acting_user
+            study=study,
+            unblinded=unblinded,
+            created_by=acting_user,
+            fom=fom,
+            cov_method=cov_method,
         )
         audit.record(
             acting_user=acting_user,
             action="report.request",
             obj=study,
             study=study,
-            after={"report": str(report.uid), "unblinded": unblinded},
+            after={
+                "report": str(report.uid),
+                "unblinded": unblinded,
+                "fom": fom,
+                "cov_method": cov_method,
+            },
         )
         enqueue_on_commit("analysis.build_report", args=(report.pk,))
     return report
@@ -93,7 +115,9 @@ def _claim(report_id: int) -> str | None:
     return token if claimed else None
 
 
-def study_meta(*, study: Study, unblinded: bool) -> StudyMeta:
+def study_meta(
+    *, study: Study, unblinded: bool, fom: str = "auc", cov_method: str = "jackknife"
+) -> StudyMeta:
     arms = []
     for arm in study.arms.order_by("code"):
         if arm.kind == Arm.Kind.UNAIDED:
@@ -132,6 +156,8 @@ def study_meta(*, study: Study, unblinded: bool) -> StudyMeta:
         positive_class=study.model.positive_class if study.model_id else "",
         seed=study.seed % (2**32),
         empty_rule=EMPTY_RULE,
+        auc_fom=fom,
+        cov_method=cov_method,
     )
 
 
@@ -142,9 +168,13 @@ def _build_files(report: StudyReport, claim: str, save) -> tuple[dict[str, str],
     rows = study_rows(study=report.study)
     reads = study_reads(rows)
     _progress(report_id, claim, 25, "running the statistics")
-    analysis = analyse_study(
-        reads, study_meta(study=report.study, unblinded=report.unblinded), metrics=arm_metrics(rows)
+    meta = study_meta(
+        study=report.study,
+        unblinded=report.unblinded,
+        fom=report.fom,
+        cov_method=report.cov_method,
     )
+    analysis = analyse_study(reads, meta, metrics=arm_metrics(rows))
     analysis_json = json.dumps(to_jsonable(analysis.to_dict()), indent=1, allow_nan=False)
     _progress(report_id, claim, 60, "drawing the report")
     generated = timezone.now().strftime("%Y-%m-%d %H:%M UTC")

@@ -51,6 +51,8 @@ def report_list(request, study_id: int):
             ),
             "is_draft": study.status == Study.Status.DRAFT,
             "is_closed": study.status == Study.Status.CLOSED,
+            "fom_choices": StudyReport.Fom.choices,
+            "cov_choices": StudyReport.COV_CHOICES,
             "interop_formats": [
                 (fmt, what) for fmt, (_, _, what) in export.INTEROP_FORMATS.items()
             ],
@@ -65,7 +67,11 @@ def report_request(request, study_id: int):
     study = _study(request, study_id)
     try:
         services.report_request(
-            acting_user=request.user, study=study, unblinded=request.POST.get("unblinded") == "1"
+            acting_user=request.user,
+            study=study,
+            unblinded=request.POST.get("unblinded") == "1",
+            fom=request.POST.get("fom", "auc"),
+            cov_method=request.POST.get("cov_method", "jackknife"),
         )
     except PermissionError as exc:
         messages.error(request, str(exc))

@@ -10,9 +10,10 @@
     sensitivity, specificity and accuracy per arm with Wilson intervals (proportions.py), of the
     final answers and, in two-stage reading, of the unaided first answers.
 ``mrmc_auc`` / ``mrmc_accuracy``
-    the Obuchowski-Rockette analysis (mrmc.py: Hillis ddf, jackknife case covariance; RRRC, FRRC
-    and RRFC; every pairwise difference with Holm-adjusted p-values over all pairs) of the AUC
-    of ``final_confidence`` and of the accuracy of ``final_positive``. The comparisons are also
+    the Obuchowski-Rockette analysis (mrmc.py: Hillis ddf; RRRC, FRRC and RRFC; every pairwise
+    difference with Holm-adjusted p-values over all pairs) of the AUC of ``final_confidence``
+    (``meta.auc_fom``: empirical or binormal, with the case covariance ``meta.cov_method``,
+    jackknife by default) and of the accuracy of ``final_positive`` (jackknife). The comparisons are also
     grouped: those with the unaided arm first, oriented as arm minus unaided (the primary
     result), then those between explainer arms, then the rest (e.g. AI-only versus explainer).
     The Latin-square (split-plot, partially paired) layout goes in unchanged: to_mrmc_data keeps
@@ -72,14 +73,17 @@ from analysis.stats.reading_time import ReadingTimeResult, reading_time_analysis
 from analysis.stats.reads import Read, arms_of, main_reads
 from analysis.stats.reliance import reliance
 from analysis.stats.study_base import (
+    AUC_FOMS,
     DATA_ERRORS,
     DESIGNS,
+    EMPIRICAL_AUC_COV,
     PROTOCOLS,
     ArmCount,
     ArmMeta,
     Counts,
     Section,
     StudyMeta,
+    analysis_option_problems,
     count_section,
 )
 from analysis.stats.study_gain import (
@@ -102,7 +106,9 @@ from analysis.stats.study_mrmc import (
 )
 
 __all__ = [
+    "AUC_FOMS",
     "DATA_ERRORS",
+    "EMPIRICAL_AUC_COV",
     "DESIGNS",
     "PROTOCOLS",
     "SECTIONS",
@@ -122,6 +128,7 @@ __all__ = [
     "Subgroup",
     "SubgroupsSection",
     "analyse_study",
+    "analysis_option_problems",
     "bounded_arm_intervals",
     "flipped",
     "group_comparisons",
@@ -342,7 +349,7 @@ def analyse_study(
     built = {
         "counts": count_section(reads, main, meta),
         "proportions": _guard("proportions", lambda: _proportions(reads, meta)),
-        "mrmc_auc": mrmc_section(reads, meta, "auc"),
+        "mrmc_auc": mrmc_section(reads, meta, meta.auc_fom),
         "mrmc_accuracy": mrmc_section(reads, meta, "accuracy"),
         "roc": _guard("ROC curves", lambda: roc_section(reads)),
         "reliance": _guard("reliance measures", lambda: _reliance(reads, meta)),

@@ -12,13 +12,38 @@ from typing import Any
 
 import numpy as np
 
+from analysis.stats.covariance import COV_METHODS
 from analysis.stats.empty_explanations import EmptyExplanationCount, empty_explanation_counts
 from analysis.stats.reads import Read, arms_of
 
 DESIGNS = ("latin_square", "fully_crossed")
+# The figures of merit the report's ROC analysis may use, and the covariance methods defined only
+# for the empirical AUC (covariance.py); the accuracy analysis always uses the jackknife
+AUC_FOMS = ("auc", "binormal_auc")
+EMPIRICAL_AUC_COV = ("delong", "unbiased")
 PROTOCOLS = ("single_stage", "two_stage")
 # What a data-shape problem raises inside the statistics modules (MRMCInputError is a ValueError)
 DATA_ERRORS = (ValueError, ZeroDivisionError, FloatingPointError, np.linalg.LinAlgError)
+
+
+def analysis_option_problems(*, auc_fom: str, cov_method: str) -> list[str]:
+    """What is wrong with a choice of the ROC analysis's figure of merit and covariance method
+    (one line per problem; empty when the pair can be used)."""
+    problems = []
+    if auc_fom not in AUC_FOMS:
+        problems.append(
+            f"unknown figure of merit {auc_fom!r}; choose one of: {', '.join(AUC_FOMS)}"
+        )
+    if cov_method not in COV_METHODS:
+        problems.append(
+            f"unknown covariance method {cov_method!r}; choose one of: {', '.join(COV_METHODS)}"
+        )
+    elif auc_fom in AUC_FOMS and auc_fom != "auc" and cov_method in EMPIRICAL_AUC_COV:
+        problems.append(
+            "DeLong and unbiased covariance are defined for the empirical AUC; choose the "
+            "jackknife or the bootstrap for the binormal AUC"
+        )
+    return problems
 
 
 @dataclass(frozen=True)
@@ -48,6 +73,8 @@ class StudyMeta:
     rating_points: int | Mapping[str, int] | None = field(default=None, hash=False)  # Likert
     # scale length (one for all items or per item); None: the highest rating seen
     empty_rule: str | None = None  # when an explanation counts as empty (for the methods)
+    auc_fom: str = "auc"  # figure of merit of the ROC analysis (AUC_FOMS)
+    cov_method: str = "jackknife"  # its case-sampling covariance (covariance.COV_METHODS)
 
     def __post_init__(self) -> None:
         problems = []
@@ -64,6 +91,7 @@ class StudyMeta:
             problems.append(f"the unaided arm {self.unaided!r} is not one of the arms {codes}")
         if self.n_bootstrap < 0:
             problems.append("n_bootstrap must not be negative")
+        problems += analysis_option_problems(auc_fom=self.auc_fom, cov_method=self.cov_method)
         if problems:
             raise ValueError("; ".join(problems))
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from analysis.stats.data import MRMCInputError, label_key
+from analysis.stats.fom import BINARY_FOMS
 from analysis.stats.inference import Comparison, to_jsonable
 from analysis.stats.intervals import BoundedInterval, logit_interval
 from analysis.stats.mrmc import ORResult, or_analysis
@@ -90,7 +91,7 @@ def group_comparisons(
 
 
 def _complete_readers(reads: Sequence[Read], rating: str, fom: str) -> list[str]:
-    """Readers whose every arm has enough usable reads for ``fom`` (2 per class for the AUC)."""
+    """Readers whose every arm has enough usable reads for ``fom`` (2 per class for an AUC)."""
     usable = [
         r
         for r in main_reads(reads)
@@ -107,23 +108,34 @@ def _complete_readers(reads: Sequence[Read], rating: str, fom: str) -> list[str]
     def enough(counts: list[int] | None) -> bool:
         if counts is None:
             return False
-        return min(counts) >= 2 if fom == "auc" else sum(counts) >= 2
+        return min(counts) >= 2 if fom not in BINARY_FOMS else sum(counts) >= 2
 
     return [rd for rd in readers if all(enough(tally.get((rd, a))) for a in arms)]
 
 
 def mrmc_section(reads: Sequence[Read], meta: StudyMeta, fom: str) -> Section:
+    """The OR analysis of ``fom``: an AUC (AUC_FOMS) of the final confidence with the
+    covariance method ``meta.cov_method``, or a binary one of the final diagnosis with the
+    jackknife."""
     rating, what = (
         ("final_confidence", "the final confidence")
-        if fom == "auc"
+        if fom not in BINARY_FOMS
         else ("final_positive", "the final diagnosis")
     )
+    cov = meta.cov_method if fom not in BINARY_FOMS else "jackknife"
     notes: list[str] = []
     left_out: tuple[str, ...] = ()
 
     def run(chosen: Sequence[Read]) -> ORResult:
         data = to_mrmc_data(chosen, rating=rating, diagnosis_from="final_positive")
-        return or_analysis(data, fom, "jackknife", conf_level=meta.conf_level)
+        return or_analysis(
+            data,
+            fom,
+            cov,
+            conf_level=meta.conf_level,
+            bootstrap_samples=meta.n_bootstrap,
+            seed=meta.seed,
+        )
 
     try:
         try:
