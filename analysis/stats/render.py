@@ -169,7 +169,8 @@ def render_or_text(result: ORResult) -> str:
     out = [
         f"Obuchowski-Rockette MRMC analysis{': ' + result.source if result.source else ''}",
         f"Figure of merit: {fom}",
-        f"Covariance: {cov}    Design: {result.design}",
+        f"Covariance: {cov}    Design: {result.design}"
+        + (f" (MRMCaov: {result.mrmcaov_design})" if result.mrmcaov_design else ""),
         f"{len(result.treatments)} treatments, {len(result.readers)} readers, "
         f"{result.n_cases} cases ({result.n_nondiseased} non-diseased, "
         f"{result.n_diseased} diseased)",

@@ -122,3 +122,8 @@ def test_the_mrmc_command_imports_no_models_no_celery_and_not_scipy_stats():
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_the_text_output_names_the_design_as_mrmcaov_does():
+    text = run(shared_path("mrmcaov_datasets/VanDyke.csv"), "--case-column", "case3")
+    assert "(MRMCaov: cases nested within treatment)" in text
