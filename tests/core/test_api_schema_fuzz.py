@@ -32,7 +32,7 @@ from explain import services as explain_services
 from studies import services
 from studies.models import Question
 from tests.studies.factories import add_explanations, add_predictions, make_collection, make_model
-from tests.studies.test_reader_views import enroll, give_files, next_trial
+from tests.studies.reader_views_helpers import enroll, give_files, next_trial
 
 pytestmark = pytest.mark.django_db
 

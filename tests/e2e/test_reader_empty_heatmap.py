@@ -3,7 +3,7 @@ overlay, shows no heatmap toggle, shows a neutral "No region highlighted" note w
 controls would be, asks no question about the highlighted region (and the final answer is stored
 without one), and looks the same for the real and the placebo Grad-CAM arm.
 
-Uses the study of tests/e2e/test_reading.py (arms: unaided, AI + Grad-CAM, AI + similar cases,
+Uses the study of tests/e2e/reading_helpers.py (arms: unaided, AI + Grad-CAM, AI + similar cases,
 AI + placebo Grad-CAM), with every precomputed map marked empty."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 
 from explain.models import Explanation
 from studies.models import Arm, Response
-from tests.e2e import test_reading
-from tests.e2e.test_reading import (
+from tests.e2e import reading_helpers
+from tests.e2e.reading_helpers import (
     choose_diagnosis,
     loaded_files,
     read_by_service,
@@ -30,9 +30,9 @@ from tests.e2e.test_reading import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-# The fixtures of test_reading.py: its study, and reader_a enrolled and consented.
-reading_study = test_reading.reading_study
-consented_reader = test_reading.consented_reader
+# The fixtures of reading_helpers.py: its study, and reader_a enrolled and consented.
+reading_study = reading_helpers.reading_study
+consented_reader = reading_helpers.consented_reader
 
 LAPTOP_800 = (1280, 800)
 NUMBERS = re.compile(r"\d+%?")

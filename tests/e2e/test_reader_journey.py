@@ -27,8 +27,7 @@ from PIL import Image
 
 from studies import services
 from studies.models import Enrollment, Response, Trial
-from tests.e2e.test_csp import WATCH_JS
-from tests.e2e.test_reading import (
+from tests.e2e.reading_helpers import (
     FULL_HD,
     choose_diagnosis,
     current_trial,
@@ -37,6 +36,7 @@ from tests.e2e.test_reading import (
     wait_saved,
     wait_stage_heading,
 )
+from tests.e2e.test_csp import WATCH_JS
 from tests.explain.engine_fixtures import import_demo_collection, register_demo_architecture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

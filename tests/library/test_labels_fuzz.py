@@ -31,7 +31,7 @@ from library.labels import (
     parse_labels_csv,
 )
 from library.models import Case, CaseLabel, Collection
-from tests.library.test_hostile_uploads import ct_dataset, part10_bytes
+from tests.library.upload_helpers import ct_dataset, part10_bytes
 
 pytestmark = pytest.mark.django_db
 

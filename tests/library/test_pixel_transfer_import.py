@@ -18,7 +18,7 @@ from PIL import Image
 from library.imaging import pixel_transfer as pt
 from library.models import Case
 from tests.studies.conftest import draft_study, ready_study, study_collection, study_model  # noqa: F401
-from tests.studies.test_reader_views import (  # noqa: F401
+from tests.studies.reader_views_helpers import (  # noqa: F401
     assert_blind,
     client_a,
     file_url,

@@ -14,7 +14,7 @@ from library.models import CaseLabel
 from studies import services
 from studies.models import Arm, Response, Trial
 from tests.studies.factories import add_explanations, add_predictions, make_collection
-from tests.studies.test_reader_views import (
+from tests.studies.reader_views_helpers import (
     advance_to,
     answers_for,
     assert_blind,

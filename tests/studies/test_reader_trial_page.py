@@ -16,7 +16,7 @@ from studies.models import Arm, Enrollment, ReadingSession, Response, Study, Tri
 from studies.reader_selectors import trial_payload
 from studies.selectors import questions_for, trial_heatmap_empty
 from studies.services.reading import AnswerError, trial_answer, trial_reveal, trial_show
-from tests.studies.test_reader_views import (
+from tests.studies.reader_views_helpers import (
     advance_to,
     answers_for,
     complete,
