@@ -158,10 +158,10 @@ def _time_words(a: StudyAnalysis) -> str:
     used = res.model.model if res is not None else None
     text = (
         f"Reading time: a linear mixed model on log seconds with arm as fixed effect and "
-        f"crossed random intercepts for reader and case (REML); effects are ratios of "
-        f"geometric mean times with Wald intervals. If it does not converge, the "
-        f"{MODEL_WORDS['reader']} is fitted instead, and if that fails too, "
-        f"{MODEL_WORDS['ols']}."
+        f"crossed random intercepts for reader and case, fitted by REML as lme4's lmer fits "
+        f"it (a variance may be estimated at 0: a singular fit, said so below); effects are "
+        f"ratios of geometric mean times with Wald intervals. Only if that model cannot be "
+        f"fitted is {MODEL_WORDS['ols']} reported instead."
     )
     if used is not None:
         text += f" Used here: {MODEL_WORDS[used]}."

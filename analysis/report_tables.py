@@ -337,8 +337,29 @@ def reading_time(a: StudyAnalysis, figure: str) -> str:
                 f"({MODEL_WORDS[model.model]})",
             )
         )
+    if model.model == "crossed":
+        out.append(_time_variances(model))
     out.append(figure)
     return "\n".join(out)
+
+
+def _time_variances(model) -> str:
+    """The crossed model's variance components of log time, a zero marked as a singular fit."""
+    parts = [*model.variance_components.items(), ("residual", model.residual_variance)]
+    rows = [
+        [
+            name,
+            num(value, 4),
+            num(value**0.5 if value is not None else None, 4),
+            "0: singular fit" if name in model.zero_variances else "",
+        ]
+        for name, value in parts
+    ]
+    return table(
+        ["component", "variance", "SD", ""],
+        rows,
+        caption="Variance components of log time (REML)",
+    )
 
 
 # ----------------------------------------------------------------------------- gain, subgroups

@@ -332,6 +332,12 @@ LOGGING = {
     # and lock-outs are logged at WARNING and recorded in the audit trail anyway.
     "loggers": {"axes.apps": {"level": "WARNING"}},
 }
+if CELERY_TASK_ALWAYS_EAGER:
+    # Tasks run inside the command or request that enqueued them (no broker): Celery's line per
+    # finished task and kombu's note about the in-memory broker are chatter there, not news.
+    LOGGING["loggers"].update(
+        {"celery.app.trace": {"level": "WARNING"}, "kombu.connection": {"level": "ERROR"}}
+    )
 
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "xai-reader-study <noreply@localhost>")

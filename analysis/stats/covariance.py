@@ -18,9 +18,14 @@ Four estimators, each returning a (U, U) matrix over the units flattened treatme
       read. On a fully crossed design N is the number of cases, exactly as in OR-DBM MRMC; with
       cases nested within treatments or readers, or partially paired (Kundel), N counts every case
       of the study, so Var(error) = (N - 1)/N * sum over the unit's own m cases, not (m - 1)/m.
-      For the AUC this is MRMCaov's number on every design. For sensitivity and specificity
-      MRMCaov's N counts every case (its jackknife also leaves out the cases the figure of merit
-      ignores); here N counts the domain, as OR-DBM MRMC and the DBM pseudovalues (dbm.py) do.
+      MRMCaov's ``preprocess()`` keeps only the diseased cases for sensitivity and only the
+      non-diseased for specificity, so its N is this domain too. Recomputed leave-one-out values
+      (binormal, partial AUC) do not average to theta: they are centred at their mean over the N
+      cases, as MRMCaov's ``scale(metrics, scale = FALSE)`` centres them (jackknife_deviations).
+      Covariances that are 0 by design (units that share no case in a nested design) are set to
+      0 in the averages, as MRMCaov's ``vcov_comps()`` does (mrmc.covariance_components). With
+      these conventions every figure of merit matches MRMCaov 0.3.0 on every design it accepts
+      (tests/analysis/test_mrmcaov_reference.py; the binormal AUC to its optimizer's tolerance).
     * ``shared`` (this package's earlier default): for units a, b with m_a, m_b cases each and k
       shared, the sum over the shared cases is scaled by
       ``(m_a - 1)(m_b - 1)/(m_a m_b) * k/(k - 1)``, the influence-function estimate the jackknife
@@ -37,8 +42,9 @@ Four estimators, each returning a (U, U) matrix over the units flattened treatme
     reads the same cases) this is MRMCaov's ``DeLong()``. MRMCaov refuses DeLong on any other
     design ("balanced design required"); this package extends it, within each stratum s, by
     ``k_s/(k_s - 1) / (n_s,a n_s,b)`` times the sum of products of centred placements over the
-    k_s shared cases (0 when the units share fewer than two cases of the stratum), so split-plot
-    and partially paired results have no MRMCaov counterpart to check against.
+    k_s shared cases (0 when the units share fewer than two cases of the stratum). Split-plot and
+    partially paired results therefore have no MRMCaov counterpart; on the reference data they
+    reach the jackknife's conclusions (tests/analysis/test_mrmcaov_reference.py).
 
 ``bootstrap``
     Resample cases with replacement within strata defined by truth and by the set of units that
@@ -81,10 +87,22 @@ def _centred(stratum: Stratum, theta: np.ndarray) -> np.ndarray:
     return np.where(stratum.mask, stratum.values - theta[:, None], 0.0)
 
 
-def jackknife_deviations(est: FomEstimates) -> np.ndarray:
-    """(U, C) leave-one-out deviations theta_(k) - theta (0 outside each unit's domain)."""
+def jackknife_deviations(est: FomEstimates, convention: str = "mrmcaov") -> np.ndarray:
+    """(U, C) centred leave-one-out values.
+
+    For the empirical AUC and the binary figures of merit (closed forms) the leave-one-out
+    values average to theta over each unit's cases, so these are ``theta_(k) - theta``, 0
+    outside the unit's domain. For recomputed figures of merit (binormal, partial AUC) they do
+    not: as MRMCaov's ``jackknife()`` (``scale(metrics, scale = FALSE)``) they are centred at
+    their mean over every study case (theta standing for the cases the unit did not read); with
+    the ``shared`` convention at their mean over the unit's own cases, 0 outside them.
+    """
     if est.loo is not None:
-        return est.loo - est.theta[:, None]
+        if convention == "mrmcaov":
+            return est.loo - est.loo.mean(axis=1, keepdims=True)
+        domain = est.domain
+        mean = np.where(domain, est.loo, 0.0).sum(axis=1) / domain.sum(axis=1)
+        return np.where(domain, est.loo - mean[:, None], 0.0)
     dev = np.zeros_like(est.strata[0].values)
     for stratum in est.strata:
         n = stratum.counts.astype(float)
@@ -94,23 +112,25 @@ def jackknife_deviations(est: FomEstimates) -> np.ndarray:
 
 def jackknife_values(est: FomEstimates) -> np.ndarray:
     """(U, C) leave-one-out figures of merit (theta where the case is outside the domain)."""
+    if est.loo is not None:
+        return est.loo
     return est.theta[:, None] + jackknife_deviations(est)
 
 
 def jackknife_covariance(est: FomEstimates, convention: str = "mrmcaov") -> np.ndarray:
     """Jackknife covariance matrix (the module docstring describes the two conventions)."""
-    dev = jackknife_deviations(est)
-    domain = est.domain
-    if convention == "mrmcaov":
-        n = float(domain.any(axis=0).sum())
-        return (n - 1) / n * (dev @ dev.T)
-    if convention != "shared":
+    if convention not in JACKKNIFE_CONVENTIONS:
         raise MRMCInputError(
             [
                 f"unknown jackknife convention {convention!r}; expected one of: "
                 f"{', '.join(JACKKNIFE_CONVENTIONS)}"
             ]
         )
+    dev = jackknife_deviations(est, convention)
+    domain = est.domain
+    if convention == "mrmcaov":
+        n = float(domain.any(axis=0).sum())
+        return (n - 1) / n * (dev @ dev.T)
     m = domain.sum(axis=1).astype(float)
     scale = np.outer((m - 1) / m, (m - 1) / m) * _shared_scale(_shared_counts(domain))
     return scale * (dev @ dev.T)

@@ -10,8 +10,11 @@ ratings a unit needs a handful of fits, not one per case.
 
 * ``binormal_auc``: area under the maximum-likelihood binormal ROC curve (binormal.py; Dorfman &
   Alf, Metz), with MRMCaov's limits (1, 0, 0.5) where the fit degenerates.
-* ``partial_auc``: empirical partial area over a specificity or sensitivity range (partial_auc.py,
-  pROC's convention), optionally McClish-standardized: ``(1 + (area - min) / (max - min)) / 2``.
+* ``partial_auc``: empirical partial area over a specificity or sensitivity range (partial_auc.py),
+  optionally McClish-standardized: ``(1 + (area - min) / (max - min)) / 2``. By default the range
+  ends are taken as MRMCaov takes them (``boundary="mrmcaov"``); ``boundary="proc"`` gives the
+  geometric area of the empirical curve, as pROC computes it. The two differ only where a range
+  end falls on a vertical step of a curve (partial_auc.py says how).
   Where a curve (or a leave-one-out or bootstrap curve) is below the chance line over the range,
   pROC returns NA; here the linear formula goes on below 0.5, so the OR analysis of the
   standardized area is exactly that of the area, rescaled, and a jackknife never breaks on it.
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.stats.data import MRMCData, MRMCInputError
-from analysis.stats.partial_auc import FOCUSES, partial_auc
+from analysis.stats.partial_auc import FOCUSES, chance_area, mrmcaov_partial_area, partial_auc
 
 RECOMPUTED_FOMS = ("binormal_auc", "partial_auc")
 
@@ -40,25 +43,38 @@ class PartialRange:
     bounds: tuple[float, float]
     focus: str = "specificity"
     standardized: bool = False  # McClish (1989)
+    boundary: str = "mrmcaov"  # how range ends on a vertical step are taken (BOUNDARIES)
 
     def describe(self) -> str:
         low, high = self.bounds
         text = f"{self.focus} {low:g} to {high:g}"
-        return text + (", McClish-standardized" if self.standardized else "")
+        text += ", McClish-standardized" if self.standardized else ""
+        return text + (", range ends as pROC takes them" if self.boundary == "proc" else "")
 
     def parameters(self) -> dict:
         return {
             "range": list(self.bounds),
             "focus": self.focus,
             "standardized": self.standardized,
+            "boundary": self.boundary,
         }
 
 
-def partial_range(bounds, focus: str = "specificity", standardized: bool = False) -> PartialRange:
+BOUNDARIES = ("mrmcaov", "proc")
+
+
+def partial_range(
+    bounds, focus: str = "specificity", standardized: bool = False, boundary: str = "mrmcaov"
+) -> PartialRange:
     """Validated PartialRange (bounds in either order, within [0, 1], distinct)."""
     problems = []
     if focus not in FOCUSES:
         problems.append(f"partial-AUC focus must be one of {', '.join(FOCUSES)}, not {focus!r}")
+    if boundary not in BOUNDARIES:
+        problems.append(
+            f"partial-AUC boundary convention must be one of {', '.join(BOUNDARIES)}, "
+            f"not {boundary!r}"
+        )
     values = [float(v) for v in bounds] if bounds is not None else []
     if len(values) != 2 or any(math.isnan(v) for v in values):
         problems.append("the partial-AUC range needs two bounds, e.g. 0.8 1")
@@ -70,7 +86,7 @@ def partial_range(bounds, focus: str = "specificity", standardized: bool = False
             )
     if problems:
         raise MRMCInputError(problems)
-    return PartialRange((low, high), focus, bool(standardized))
+    return PartialRange((low, high), focus, bool(standardized), boundary)
 
 
 def _binormal(negatives: np.ndarray, positives: np.ndarray) -> float:
@@ -91,11 +107,17 @@ def unit_statistic(fom: str, partial: PartialRange | None) -> Statistic:
             ["the partial AUC needs a range of specificity or sensitivity, e.g. 0.8 to 1"]
         )
 
+    low, high = partial.bounds
+    min_area, max_area = chance_area(low, high), high - low
+
     def statistic(negatives: np.ndarray, positives: np.ndarray) -> float:
-        value = partial_auc(negatives, positives, partial.bounds, partial.focus)
+        if partial.boundary == "proc":
+            area = partial_auc(negatives, positives, partial.bounds, partial.focus).area
+        else:
+            area = mrmcaov_partial_area(negatives, positives, partial.bounds, partial.focus)
         if not partial.standardized:
-            return value.area
-        return (1 + (value.area - value.min_area) / (value.max_area - value.min_area)) / 2
+            return area
+        return (1 + (area - min_area) / (max_area - min_area)) / 2
 
     return statistic
 

@@ -16,14 +16,17 @@ Formulas follow OR-DBM MRMC 2.5 (Hillis et al. 2005, Hillis 2007, Hillis 2008):
 
 * RRRC: F = MS(T) / [MS(T*R) + r max(Cov2 - Cov3, 0)],
   ddf = [MS(T*R) + r max(Cov2 - Cov3, 0)]^2 / {MS(T*R)^2 / [(t-1)(r-1)]}.
-* FRRC: X2 = (t-1) MS(T) / [Var_error - Cov1 + (r-1) max(Cov2 - Cov3, 0)], chi-square(t-1).
+* FRRC: X2 = (t-1) MS(T) / [Var_error - Cov1 + (r-1) (Cov2 - Cov3)], chi-square(t-1), as
+  MRMCaov computes it (Hillis 2007 and OR-DBM MRMC 2.5 write max(Cov2 - Cov3, 0) there; the two
+  agree whenever Cov2 >= Cov3, and MRMCaov's is the one users check against). Per-arm standard
+  errors use max(Cov2, 0) in both.
 * RRFC: F = MS(T) / MS(T*R) on (t-1, (t-1)(r-1)) df.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -89,10 +92,22 @@ class CovarianceComponents:
     cov1_by_reader: tuple[float, ...]
 
 
+# Covariances that are 0 by design (the units share no case), set to 0 as MRMCaov's vcov_comps()
+# sets them: a recomputed figure of merit's jackknife leaves tiny cross terms there otherwise.
+STRUCTURAL_ZEROS = {
+    "cases nested within reader": ("cov2", "cov3"),
+    "cases nested within treatment": ("cov1", "cov3"),
+}
+
+
 def covariance_components(
-    cov: np.ndarray, n_treatments: int, n_readers: int
+    cov: np.ndarray, n_treatments: int, n_readers: int, design: str | None = None
 ) -> CovarianceComponents:
-    """Average a (U, U) covariance matrix (units treatment-major) into OR's Cov1-3."""
+    """Average a (U, U) covariance matrix (units treatment-major) into OR's Cov1-3.
+
+    ``design`` (MRMCData.mrmcaov_design) sets the covariances that are 0 by design to 0.
+    """
+    zeros = STRUCTURAL_ZEROS.get(design, ())
     arm = np.repeat(np.arange(n_treatments), n_readers)
     reader = np.tile(np.arange(n_readers), n_treatments)
     same_t = arm[:, None] == arm[None, :]
@@ -101,19 +116,24 @@ def covariance_components(
     def mean(mask: np.ndarray) -> float:
         return float(cov[mask].mean()) if mask.any() else math.nan
 
+    def component(name: str, mask: np.ndarray) -> float:
+        value = mean(mask)
+        return 0.0 if name in zeros and not math.isnan(value) else value
+
     diag = np.diag(cov)
     return CovarianceComponents(
         var_error=float(diag.mean()),
-        cov1=mean(~same_t & same_r),
-        cov2=mean(same_t & ~same_r),
-        cov3=mean(~same_t & ~same_r),
+        cov1=component("cov1", ~same_t & same_r),
+        cov2=component("cov2", same_t & ~same_r),
+        cov3=component("cov3", ~same_t & ~same_r),
         var_error_by_arm=tuple(float(diag[arm == i].mean()) for i in range(n_treatments)),
         cov2_by_arm=tuple(
-            mean(same_t & ~same_r & (arm[:, None] == i)) for i in range(n_treatments)
+            component("cov2", same_t & ~same_r & (arm[:, None] == i)) for i in range(n_treatments)
         ),
         var_error_by_reader=tuple(float(diag[reader == j].mean()) for j in range(n_readers)),
         cov1_by_reader=tuple(
-            mean(~same_t & same_r & (reader[:, None] == j)) for j in range(n_readers)
+            component("cov1", ~same_t & same_r & (reader[:, None] == j))
+            for j in range(n_readers)
         ),
     )
 
@@ -272,8 +292,7 @@ def _frrc(
         )
     if t < 2:
         return Analysis("frrc", TITLES["frrc"], None, (), tuple(arms))
-    diff = cc.cov2 - cc.cov3
-    error = cc.var_error - cc.cov1 + (r - 1) * max(diff, 0.0)
+    error = cc.var_error - cc.cov1 + (r - 1) * (cc.cov2 - cc.cov3)
     x2 = (t - 1) * ms.ms_t / error if error > 0 else math.nan
     test = GlobalTest(
         "X2",
@@ -282,8 +301,7 @@ def _frrc(
         math.inf,
         f_sf(x2 / (t - 1), t - 1, math.inf),
         error,
-        "Var_error - Cov1 + (r-1)*max(Cov2 - Cov3, 0)",
-        clamped=diff < 0,
+        "Var_error - Cov1 + (r-1)*(Cov2 - Cov3)",
     )
     se = math.sqrt(max(2.0 / r * error, 0.0))
     means = theta.mean(axis=1)
@@ -319,6 +337,15 @@ def _frrc(
             "from that reader's own covariances; p-values not adjusted",
         ),
     )
+
+
+def _arm_intervals_within_0_1(analysis: Analysis) -> Analysis:
+    """Every figure of merit here is a proportion or an area in [0, 1]: each arm's interval is
+    truncated to it, as MRMCaov truncates them (``trunc_ci``); differences are not truncated."""
+    arms = tuple(
+        replace(a, ci_low=max(a.ci_low, 0.0), ci_high=min(a.ci_high, 1.0)) for a in analysis.arms
+    )
+    return replace(analysis, arms=arms)
 
 
 def _rrfc(ms: MeanSquares, theta: np.ndarray, treatments, r: int, conf: float) -> Analysis:
@@ -402,7 +429,7 @@ def or_analysis(
     table = est.table
     t, r = table.shape
     ms = mean_squares(table)
-    cc = covariance_components(matrix, t, r)
+    cc = covariance_components(matrix, t, r, data.mrmcaov_design)
     n_cases = float(data.read.reshape(t * r, -1).sum(axis=1).mean())
     components = variance_components(ms, cc, t, r, n_cases)
     built: dict[str, Analysis] = {}
@@ -413,6 +440,7 @@ def or_analysis(
             built[name] = _frrc(ms, cc, matrix, table, data.treatments, data.readers, conf_level)
         else:
             built[name] = _rrfc(ms, table, data.treatments, r, conf_level)
+        built[name] = _arm_intervals_within_0_1(built[name])
     return ORResult(
         fom=est.name,
         cov_method=cov,

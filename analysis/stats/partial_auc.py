@@ -16,6 +16,16 @@ Over the whole range [0, 1] either focus gives the AUC. McClish (1989) standardi
 range width and ``min`` the area of the chance diagonal over the range, so 0.5 is chance and 1 is
 perfect. It is defined only for curves not below the diagonal there: below it (area < min) the
 standardised value is NaN, as pROC returns NA.
+
+MRMCaov's ``empirical_auc(..., partial = ...)`` computes the same area except where a range end
+falls exactly on a vertical step of the curve (several operating points with the same x): it
+takes the *highest* TPR there on the specificity axis and the *lowest* specificity on the
+sensitivity axis (R's ``approx(..., ties = max)`` on FPR), joins that end to the nearest
+operating point strictly inside the range, and so can cut a corner of the curve. With the range
+(0.7, 1) of sensitivity, for example, the end at sensitivity 1 is taken at specificity 0, so the
+last stretch of the curve is replaced by a straight line to (1, 0). ``mrmcaov_partial_area``
+reproduces that number, which the MRMC analysis reports by default (users re-run MRMCaov);
+``partial_auc`` is the geometric area (pROC's), used for single curves and on request.
 """
 
 from __future__ import annotations
@@ -131,6 +141,37 @@ def partial_auc(
         min_area=chance_area(low, high),
         max_area=high - low,
     )
+
+
+def mrmcaov_partial_area(
+    negatives: np.ndarray,
+    positives: np.ndarray,
+    bounds: tuple[float, float],
+    focus: str = "specificity",
+) -> float:
+    """The partial area as MRMCaov 0.3.0 computes it (see the module docstring)."""
+    if focus not in FOCUSES:
+        raise ValueError(f"focus must be one of {FOCUSES}, got {focus!r}")
+    low, high = _check_bounds(bounds)
+    fpr, tpr = roc_points(negatives, positives)
+    if focus == "specificity":
+        x, y, x_low, x_high = fpr, tpr, 1.0 - high, 1.0 - low
+        ends = _interpolate_ties_max(fpr, tpr, np.array([x_low, x_high]))
+    else:
+        x, y, x_low, x_high = tpr, 1.0 - fpr, low, high
+        ends = 1.0 - _interpolate_ties_max(tpr, fpr, np.array([x_low, x_high]))
+    inside = (x > x_low) & (x < x_high)
+    xs = np.concatenate([[x_low], x[inside], [x_high]])
+    ys = np.concatenate([[ends[0]], y[inside], [ends[1]]])
+    return float(np.sum(np.diff(xs) * (ys[:-1] + ys[1:]) / 2))
+
+
+def _interpolate_ties_max(x: np.ndarray, y: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """R's ``approx(x, y, at, ties = max)``: tied x collapse to their largest y, then linear."""
+    unique, inverse = np.unique(x, return_inverse=True)
+    top = np.full(unique.size, -np.inf)
+    np.maximum.at(top, inverse, y)
+    return np.interp(at, unique, top)
 
 
 def partial_auc_fpr(

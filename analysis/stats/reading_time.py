@@ -5,22 +5,21 @@ Model (Baayen, Davidson & Bates 2008, crossed random effects):
     log(seconds)_rca = mu + alpha_a + u_r + v_c + e_rca,
     u_r ~ N(0, s2_reader), v_c ~ N(0, s2_case), e ~ N(0, s2),
 
-with ``alpha`` the arm effects (reference arm 0). It is fitted by REML with statsmodels
-``MixedLM`` using one all-encompassing group and the reader and case intercepts as variance
-components (``exog_vc``), which is how statsmodels expresses crossed random effects.
+with ``alpha`` the arm effects (reference arm 0), fitted by REML exactly as
+``lme4::lmer(log(secs) ~ arm + (1|reader) + (1|case), REML = TRUE)`` fits it
+(``analysis.stats.crossed_lmm``: the profiled criterion, every variance allowed to be 0).
 ``exp(alpha_a)`` is the ratio of geometric mean reading times of arm a to the reference arm,
-with a Wald interval ``exp(alpha_a -/+ z se)``.
+with a Wald interval ``exp(alpha_a -/+ z se)`` (``se`` as ``summary(lmer)`` prints it).
 
-If the crossed model raises, does not converge, or gives non-finite standard errors, the model
-with a random reader intercept only (groups = readers) is fitted instead and ``model`` says
-``"reader"``; if that fails too (both variances at the boundary, as with no reader or case
-effect at all), ordinary least squares with reader-clustered standard errors (``"ols"``).
+A variance estimated at 0 (readers who read equally fast: a *singular* fit in lme4's words) is
+reported as such in ``zero_variances`` and in ``model_note``; the model is not changed. Only if
+the crossed model cannot be fitted at all (e.g. a numerical failure) is ordinary least squares
+with reader-clustered standard errors reported instead (``model`` says ``"ols"``);
 ``attempts`` records each model tried and why it was not used; ``model_note`` says it in plain
-words, once, for the report (``MODEL_WORDS`` names each model). The optimizer's warnings
-(statsmodels ConvergenceWarning and the like) are captured, never printed: ``model_note``
-counts them and ``optimizer_warnings`` keeps their distinct texts for the JSON export.
-Reads with no time or a time <= 0 are left out (log undefined). Degenerate inputs give a result
-with ``reason`` set and no ratios.
+words, once, for the report (``MODEL_WORDS`` names each model). Warnings raised while fitting
+are captured, never printed: ``model_note`` counts them and ``optimizer_warnings`` keeps their
+distinct texts for the JSON export. Reads with no time or a time <= 0 are left out (log
+undefined). Degenerate inputs give a result with ``reason`` set and no ratios.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import stats
 
+from analysis.stats.crossed_lmm import CrossedFit, factor, fit_crossed
 from analysis.stats.data import label_key
 from analysis.stats.reads import Read, arms_of, main_reads
 
@@ -59,7 +59,6 @@ class TimeRatio:
 
 MODEL_WORDS = {
     "crossed": "mixed model on log time with crossed reader and case intercepts",
-    "reader": "mixed model on log time with a reader intercept only",
     "ols": "least squares on log time with reader-clustered standard errors",
 }
 
@@ -69,12 +68,11 @@ class ModelAttempt:
     model: str  # a MODEL_WORDS key
     used: bool
     problem: str | None = None  # why it was not used, in plain words
-    at_boundary: bool = False  # the optimizer warned that a variance is at its boundary (0)
 
 
 @dataclass(frozen=True)
 class ReadingTimeResult:
-    model: str | None  # "crossed", "reader", "ols" (fallbacks) or None (nothing fitted)
+    model: str | None  # "crossed", "ols" (the fallback) or None (nothing fitted)
     reference: str | None
     arms: tuple[ArmTime, ...]
     ratios: tuple[TimeRatio, ...]
@@ -91,71 +89,58 @@ class ReadingTimeResult:
     attempts: tuple[ModelAttempt, ...] = ()
     model_note: str = ""  # which model is reported and why, in plain words
     optimizer_warnings: tuple[str, ...] = ()  # distinct warning texts (not for the report)
+    zero_variances: tuple[str, ...] = ()  # "reader" / "case" variances estimated at 0
+    reml_criterion: float | None = None  # -2 REML log-likelihood (lme4's REMLcrit)
 
 
-def _one_hot(labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    levels = sorted(set(labels), key=label_key)
-    index = {v: i for i, v in enumerate(levels)}
-    out = np.zeros((len(labels), len(levels)))
-    out[np.arange(len(labels)), [index[v] for v in labels]] = 1.0
-    return levels, out
-
-
-def _crossed_spec(reader_col: Sequence[str], case_col: Sequence[str]):
-    """Reader and case intercepts as variance components of one all-encompassing group."""
-    from statsmodels.regression.mixed_linear_model import VCSpec
-
-    reader_levels, reader_mat = _one_hot(reader_col)
-    case_levels, case_mat = _one_hot(case_col)
-    return VCSpec(["reader", "case"], [[reader_levels], [case_levels]], [[reader_mat], [case_mat]])
-
-
-def _fit(endog, exog, groups, exog_vc=None):
-    """Fit a MixedLM by REML; return (result, warning messages)."""
-    from statsmodels.regression.mixed_linear_model import MixedLM
-
+def _crossed_fit(log_t, exog, reader_col, case_col):
+    """The crossed model fitted as lme4 fits it; (fit, warning texts)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if exog_vc is None:
-            model = MixedLM(endog, exog, groups)
-        else:
-            model = MixedLM(endog, exog, groups, exog_re=np.zeros((len(endog), 0)), exog_vc=exog_vc)
-        result = model.fit(reml=True)
-    messages = tuple(str(w.message).strip() for w in caught)
-    return result, messages
-
-
-def _problem(result, k: int, messages: Sequence[str]) -> str | None:
-    """Why a fitted mixed model cannot be used (None: usable)."""
-    at_boundary = any("boundary" in m for m in messages)
-    if not result.converged:
-        return "did not converge (variance at the boundary)" if at_boundary else "did not converge"
-    se = np.asarray(result.bse_fe, dtype=float)[:k]
-    if not (np.isfinite(se).all() and np.isfinite(result.fe_params).all()):
-        return (
-            "gave no finite standard errors (variance at the boundary)"
-            if at_boundary
-            else "gave no finite standard errors"
+        fit = fit_crossed(
+            log_t, exog, [factor("reader", reader_col), factor("case", case_col)], reml=True
         )
+    return fit, tuple(str(w.message).strip() for w in caught)
+
+
+def _problem(fit: CrossedFit, k: int) -> str | None:
+    """Why a fitted crossed model cannot be used (None: usable)."""
+    se = fit.se[:k]
+    if not (np.isfinite(se).all() and np.isfinite(fit.beta).all() and (se > 0).all()):
+        return "gave no finite standard errors"
     return None
 
 
-def model_note(model: str | None, attempts: Sequence[ModelAttempt], n_warnings: int) -> str:
-    """Plain words: the planned model, each fallback and why, what is reported."""
+def zero_words(names: Sequence[str]) -> str:
+    """Plain words for variances estimated at 0 (a singular fit, in lme4's words)."""
+    if not names:
+        return ""
+    which = " and the ".join(names)
+    plural = len(names) > 1
+    return (
+        f"The {which} variance{'s are' if plural else ' is'} estimated at 0 (a singular fit, "
+        f"as lme4 reports it): reading times vary no more between "
+        f"{' or between '.join(n + 's' for n in names)} than the residual variation explains. "
+        f"The model is kept as planned with {'these variances' if plural else 'that variance'}"
+        f" at 0."
+    )
+
+
+def model_note(
+    model: str | None,
+    attempts: Sequence[ModelAttempt],
+    n_warnings: int,
+    zero_variances: Sequence[str] = (),
+) -> str:
+    """Plain words: a failed crossed fit and why, variances at zero, what is reported."""
     failed = [f"the {MODEL_WORDS[a.model]} {a.problem}" for a in attempts if not a.used]
     parts = []
     if failed:
         text = "; ".join(failed)
         parts.append(text[0].upper() + text[1:] + ".")
-    used = next((a for a in attempts if a.used), None)
-    boundary = (
-        " (a variance component is estimated at the boundary, 0)"
-        if used is not None and used.at_boundary
-        else ""
-    )
-    parts.append(
-        f"Reported: {MODEL_WORDS[model]}{boundary}." if model else "No model could be fitted."
-    )
+    if model == "crossed" and zero_variances:
+        parts.append(zero_words(zero_variances))
+    parts.append(f"Reported: {MODEL_WORDS[model]}." if model else "No model could be fitted.")
     if n_warnings:
         parts.append(
             f"The optimizer issued {n_warnings} warning"
@@ -165,46 +150,36 @@ def model_note(model: str | None, attempts: Sequence[ModelAttempt], n_warnings: 
     return " ".join(parts)
 
 
+def _ols_clustered(log_t, exog, reader_col, caught: list):
+    """Least squares on log time with reader-clustered standard errors (the fallback)."""
+    import statsmodels.api as sm
+
+    with warnings.catch_warnings(record=True) as ols_caught:
+        warnings.simplefilter("always")
+        reader_ids = np.unique(np.array(reader_col), return_inverse=True)[1]
+        ols = sm.OLS(log_t, exog).fit(cov_type="cluster", cov_kwds={"groups": reader_ids})
+    caught.extend(str(w.message).strip() for w in ols_caught)
+    return ols
+
+
 def _fit_models(log_t, exog, reader_col, case_col, k):
-    """Try the crossed model, the reader-intercept model, then clustered least squares.
+    """The crossed model; least squares clustered by reader only if it cannot be fitted.
 
     Returns (model name or None, fitted result or None, attempts, raw warning texts).
     """
     attempts: list[ModelAttempt] = []
     caught: list[str] = []
-    tries = (
-        (
-            "crossed",
-            lambda: _fit(log_t, exog, np.zeros(len(log_t)), _crossed_spec(reader_col, case_col)),
-        ),
-        ("reader", lambda: _fit(log_t, exog, np.array(reader_col))),
-    )
-    for name, fit in tries:
-        try:
-            result, messages = fit()
-        except (ValueError, np.linalg.LinAlgError) as exc:
-            attempts.append(ModelAttempt(name, False, f"failed ({exc})"))
-            continue
-        caught.extend(messages)
-        with warnings.catch_warnings(record=True) as late:  # standard errors are computed lazily
-            warnings.simplefilter("always")
-            problem = _problem(result, k, messages)
-        caught.extend(str(w.message).strip() for w in late)
-        attempts.append(
-            ModelAttempt(name, problem is None, problem, any("boundary" in m for m in messages))
-        )
-        if problem is None:
-            return name, result, attempts, caught
-    # Typically both random-effect variances sit at the boundary (0): the mixed model's limit is
-    # ordinary least squares; reads stay clustered by reader for the standard errors.
     try:
-        import statsmodels.api as sm
-
-        with warnings.catch_warnings(record=True) as ols_caught:
-            warnings.simplefilter("always")
-            reader_ids = np.unique(np.array(reader_col), return_inverse=True)[1]
-            ols = sm.OLS(log_t, exog).fit(cov_type="cluster", cov_kwds={"groups": reader_ids})
-        caught.extend(str(w.message).strip() for w in ols_caught)
+        fit, messages = _crossed_fit(log_t, exog, reader_col, case_col)
+        caught.extend(messages)
+        problem = _problem(fit, k)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        problem = f"failed ({exc})"
+    attempts.append(ModelAttempt("crossed", problem is None, problem))
+    if problem is None:
+        return "crossed", fit, attempts, caught
+    try:
+        ols = _ols_clustered(log_t, exog, reader_col, caught)
         bse = np.asarray(ols.bse, dtype=float)
         if np.isfinite(bse).all() and (bse[1:] > 0).all():
             attempts.append(ModelAttempt("ols", True))
@@ -219,8 +194,8 @@ def _time_ratios(result, model: str, others, reference: str, k: int, conf_level:
     """Each arm's ratio of geometric mean reading times to the reference, Wald interval and
     test on the log scale."""
     z = float(stats.norm.ppf(0.5 + conf_level / 2))
-    params = np.asarray(result.params if model == "ols" else result.fe_params, dtype=float)[:k]
-    bse = np.asarray(result.bse if model == "ols" else result.bse_fe, dtype=float)[:k]
+    params = np.asarray(result.params if model == "ols" else result.beta, dtype=float)[:k]
+    bse = np.asarray(result.bse if model == "ols" else result.se, dtype=float)[:k]
     return tuple(
         TimeRatio(
             arm=a,
@@ -234,16 +209,6 @@ def _time_ratios(result, model: str, others, reference: str, k: int, conf_level:
         )
         for i, a in enumerate(others, start=1)
     )
-
-
-def _variance_components(result, model: str) -> dict[str, float]:
-    if model == "crossed":
-        return {
-            name: float(v) for name, v in zip(result.model.exog_vc.names, result.vcomp, strict=True)
-        }
-    if model == "reader":
-        return {"reader": float(np.asarray(result.cov_re)[0, 0])}
-    return {}
 
 
 def _arm_times(all_arms, arm_col: np.ndarray, log_t: np.ndarray) -> list[ArmTime]:
@@ -331,25 +296,28 @@ def reading_time_analysis(
     reader_col = [r.reader for r in timed]
     case_col = [r.case for r in timed]
     model, result, attempts, caught = _fit_models(log_t, exog, reader_col, case_col, k)
+    zeros = tuple(result.at_zero) if model == "crossed" else ()
     fitted = dict(
         attempts=tuple(attempts),
-        model_note=model_note(model, attempts, len(caught)),
+        model_note=model_note(model, attempts, len(caught), zeros),
         optimizer_warnings=tuple(dict.fromkeys(caught)),
     )
     if result is None:
         return replace(
-            empty("neither the mixed models nor the least-squares fallback could be fitted"),
+            empty("neither the mixed model nor the least-squares fallback could be fitted"),
             **fitted,
         )
 
     ratios = _time_ratios(result, model, others, reference, k, conf_level)
-    components = _variance_components(result, model)
+    crossed = model == "crossed"
     return ReadingTimeResult(
         model=model,
         ratios=ratios,
         converged=True,
-        variance_components=components,
-        residual_variance=float(result.scale),
+        variance_components=dict(result.variances) if crossed else {},
+        residual_variance=float(result.sigma2 if crossed else result.scale),
+        zero_variances=zeros,
+        reml_criterion=float(result.criterion) if crossed else None,
         notes=tuple(notes),
         **fitted,
         **base,

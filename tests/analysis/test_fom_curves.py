@@ -48,24 +48,35 @@ def test_trapezoidal_auc_gives_exactly_the_empirical_auc_results(cov):
     assert trapezoidal == empirical
 
 
-def test_full_range_partial_auc_reproduces_the_closed_form_auc_jackknife():
-    # over specificity [0, 1] the partial area is the AUC, so the recomputed leave-one-out values
+@pytest.mark.parametrize("focus", ["specificity", "sensitivity"])
+def test_full_range_partial_auc_reproduces_the_closed_form_auc_jackknife(focus, boundary="proc"):
+    # over [0, 1] the geometric partial area is the AUC, so the recomputed leave-one-out values
     # must equal the closed-form ones, on a split-plot design too (unread cases: unchanged)
     for data in (small_study(), split_study()):
         auc = compute_fom(data, "auc")
-        for focus in ("specificity", "sensitivity"):
-            full = compute_fom(data, "partial_auc", partial=partial_range((0, 1), focus))
-            np.testing.assert_allclose(full.theta, auc.theta, atol=1e-14)
-            np.testing.assert_allclose(jackknife_values(full), jackknife_values(auc), atol=1e-14)
-            np.testing.assert_allclose(
-                case_covariance(data, full), case_covariance(data, auc), atol=1e-15
-            )
+        full = compute_fom(data, "partial_auc",
+                           partial=partial_range((0, 1), focus, boundary=boundary))
+        np.testing.assert_allclose(full.theta, auc.theta, atol=1e-14)
+        np.testing.assert_allclose(jackknife_values(full), jackknife_values(auc), atol=1e-14)
+        np.testing.assert_allclose(
+            case_covariance(data, full), case_covariance(data, auc), atol=1e-15
+        )
+
+
+def test_mrmcaov_takes_the_sensitivity_range_ends_at_the_lowest_specificity():
+    """At sensitivity 0 the curve runs along TPR = 0 from FPR 0 to the first diseased score;
+    MRMCaov's end there is the far end (approx(ties = max) of FPR), so the full sensitivity range
+    loses the triangle between it and the curve: its area is below the AUC."""
+    data = small_study()
+    auc = compute_fom(data, "auc").theta
+    full = compute_fom(data, "partial_auc", partial=partial_range((0, 1), "sensitivity")).theta
+    assert (full <= auc + 1e-15).all() and (full < auc).any()
 
 
 def test_the_bootstrap_recomputes_partial_auc_on_the_same_resamples():
     data = split_study()
     auc = compute_fom(data, "auc")
-    full = compute_fom(data, "partial_auc", partial=partial_range((0, 1)))
+    full = compute_fom(data, "partial_auc", partial=partial_range((0, 1), boundary="proc"))
     np.testing.assert_allclose(
         bootstrap_replicates(data, full, 40, seed=3),
         bootstrap_replicates(data, auc, 40, seed=3),
@@ -101,14 +112,17 @@ def test_partial_auc_by_hand_on_a_tiny_study():
     # (0, 1/2), (1/3, 1/2), (2/3, 1), (1, 1). Over specificity 0.5-1 (FPR 0 to 1/2) the area is
     # 1/3 * 1/2 + 1/6 * (1/2 + 3/4) / 2 = 0.2708333; McClish with min 0.125, max 0.5:
     # (1 + (0.2708333 - 0.125) / 0.375) / 2 = 0.6944444. Over sensitivity 0.5-1 the area to
-    # the right of the curve is the integral of 1 - FPR over TPR: 1/2 * (2/3 + 1/3) / 2 = 0.25.
+    # the right of the curve is the integral of 1 - FPR over TPR: 1/2 * (2/3 + 1/3) / 2 = 0.25;
+    # MRMCaov takes the end at sensitivity 1 at the lowest specificity there (FPR 1: 0), so its
+    # area is 1/2 * (2/3 + 0) / 2 = 1/6 (ends on the specificity axis are not on a step here).
     truth = np.array([0, 0, 0, 1, 1])
     ratings = np.tile(np.array([1.0, 2, 3, 2, 4]), (2, 2, 1))
     data = MRMCData.from_arrays(ratings, truth)
     cases = [
         (partial_range((0.5, 1)), 0.2708333333333333),
         (partial_range((1, 0.5), standardized=True), 0.6944444444444444),
-        (partial_range((0.5, 1), "sensitivity"), 0.25),
+        (partial_range((0.5, 1), "sensitivity", boundary="proc"), 0.25),
+        (partial_range((0.5, 1), "sensitivity"), 1 / 6),
     ]
     for partial, expected in cases:
         est = compute_fom(data, "partial_auc", partial=partial)
@@ -205,7 +219,7 @@ def test_the_command_runs_partial_auc_and_records_its_parameters(tmp_path):
     data = json.loads(out_json.read_text())
     assert data["fom"] == "partial_auc"
     assert data["fom_parameters"] == {"range": [0.8, 1.0], "focus": "sensitivity",
-                                      "standardized": True}
+                                      "standardized": True, "boundary": "mrmcaov"}
     expected = or_analysis(vandyke(), "partial_auc",
                            partial=partial_range((0.8, 1), "sensitivity", True))
     assert data["components"]["var_error"] == expected.components.var_error

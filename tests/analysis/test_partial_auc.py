@@ -8,6 +8,7 @@ from analysis.stats.partial_auc import (
     area_between,
     chance_area,
     mcclish,
+    mrmcaov_partial_area,
     partial_auc,
     partial_auc_fpr,
     roc_points,
@@ -151,3 +152,23 @@ def test_partial_auc_on_asah_matches_proc(column, focus, bounds, area, corrected
         assert math.isnan(result.standardized)
     else:
         assert result.standardized == pytest.approx(corrected, rel=1e-12)
+
+
+def test_mrmcaov_takes_a_range_end_on_a_step_at_its_far_end():
+    """MRMCaov 0.3.0: empirical_auc(truth, rating) = 0.7666667 but with partial = "specificity",
+    min = 0, max = 1 it gives 0.7833333 on these scores: the lowest score is diseased, so the curve
+    ends with a vertical step at FPR 1, and MRMCaov joins the last point inside to (1, 1)."""
+    neg = np.array([-0.18878213, -0.06651732, 0.07451623, 0.76225971, 1.43852259])
+    pos = np.array([-0.1992889, 0.32433775, 1.57668958, 1.66724756, 1.68291027, 3.00041655])
+    assert partial_auc(neg, pos, (0, 1)).area == pytest.approx(23 / 30, abs=1e-15)
+    assert mrmcaov_partial_area(neg, pos, (0, 1)) == pytest.approx(23.5 / 30, abs=1e-15)
+    # away from steps both conventions give the same area
+    assert mrmcaov_partial_area(neg, pos, (0.5, 0.9)) == pytest.approx(
+        partial_auc(neg, pos, (0.5, 0.9)).area, abs=1e-15)
+
+
+def test_the_mrmcaov_convention_refuses_the_same_bad_input():
+    with pytest.raises(ValueError, match="focus"):
+        mrmcaov_partial_area(np.array([1.0]), np.array([2.0]), (0.8, 1), "both")
+    with pytest.raises(ValueError, match="different"):
+        mrmcaov_partial_area(np.array([1.0]), np.array([2.0]), (0.8, 0.8))

@@ -1,7 +1,9 @@
 import json
 import math
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.stats.inference import to_jsonable
@@ -137,3 +139,24 @@ def test_one_reader_falls_back_to_model_based_errors_with_a_note():
     assert fit.cov_type == "nonrobust" and fit.reason is None
     assert any("one reader" in n for n in fit.notes)
     assert fit.odds_ratios[0].odds_ratio > 1
+
+
+CLM = Path(__file__).parent / "fixtures" / "r_reference" / "clm"
+
+
+def test_the_proportional_odds_model_equals_ordinal_clm():
+    """ordinal 2022.11.16's clm(rating ~ arm, link = "logit") on trust.csv (make_reference.R):
+    odds ratios, thresholds and model-based standard errors to 4 decimals."""
+    ref = json.loads((CLM / "clm.json").read_text())
+    data = pd.read_csv(CLM / "trust.csv")
+    reads = [rated(r.arm, int(r.rating), reader=r.reader, case=r.case)
+             for r in data.itertuples()]
+    fit = ordinal_regression(reads, "trust", cluster=False)
+    assert fit.cov_type == "nonrobust"
+    for ratio in fit.odds_ratios:
+        assert ratio.log_odds_ratio == pytest.approx(ref["estimate"][f"arm{ratio.arm}"], abs=1e-4)
+        assert ratio.se == pytest.approx(ref["se"][f"arm{ratio.arm}"], abs=1e-4)
+    assert [o.arm for o in fit.odds_ratios] == ["B", "C"]
+    for name, value in fit.thresholds.items():
+        assert value == pytest.approx(ref["estimate"][name], abs=1e-4)
+    assert len(fit.thresholds) == 4

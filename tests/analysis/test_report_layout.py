@@ -205,18 +205,16 @@ def test_forest_caption_names_only_the_degenerate_comparisons():
 
 LEVELS = {
     "crossed": (),
-    "reader": (ModelAttempt("crossed", False, "did not converge (variance at the boundary)"),),
-    "ols": (ModelAttempt("crossed", False, "did not converge (variance at the boundary)"),
-            ModelAttempt("reader", False, "did not converge (variance at the boundary)")),
+    "ols": (ModelAttempt("crossed", False, "failed (Singular matrix)"),),
 }
 
 
 @pytest.mark.parametrize("level", list(LEVELS))
-def test_reading_time_heading_and_text_agree_at_each_fallback_level(report, level):
+def test_reading_time_heading_and_text_agree_for_the_model_used(report, level):
     analysis, _ = report
     section_ = analysis.reading_time
     attempts = LEVELS[level] + (ModelAttempt(level, True),)
-    res = replace(section_.result.model, model=level, attempts=attempts,
+    res = replace(section_.result.model, model=level, attempts=attempts, zero_variances=(),
                   model_note=model_note(level, attempts, 15),
                   optimizer_warnings=("The MLE may be on the boundary of the parameter space.",
                                       "Retrying MixedLM optimization with lbfgs"))
@@ -228,21 +226,44 @@ def test_reading_time_heading_and_text_agree_at_each_fallback_level(report, leve
     assert html.count("Reported:") == 1
     assert f"Reported: {MODEL_WORDS[level]}." in html
     for failed in LEVELS[level]:
-        assert f"{MODEL_WORDS[failed.model]} did not converge" in html
+        assert f"{MODEL_WORDS[failed.model]} failed (Singular matrix)" in html
     assert "15 warnings" in html
+    assert ("Variance components of log time" in html) == (level == "crossed")
     for text in RAW_WARNINGS:
         assert text not in html
+
+
+def test_a_variance_at_zero_is_named_in_the_note_and_marked_in_the_components(report):
+    analysis, _ = report
+    section_ = analysis.reading_time
+    model = section_.result.model
+    attempts = (ModelAttempt("crossed", True),)
+    res = replace(model, model="crossed", attempts=attempts, zero_variances=("reader",),
+                  variance_components={"reader": 0.0, "case": 0.0192},
+                  residual_variance=0.0858,
+                  model_note=model_note("crossed", attempts, 0, ("reader",)))
+    changed = replace(analysis, reading_time=replace(
+        section_, result=replace(section_.result, model=res)))
+    html = report_tables.reading_time(changed, "")
+    assert "The reader variance is estimated at 0 (a singular fit, as lme4 reports it)" in html
+    components = html[html.index("Variance components of log time"):]
+    rows = re.findall(r"<tr>(.*?)</tr>", components, re.S)
+    cells = [[unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)] for r in rows]
+    cells = [c for c in cells if c]
+    assert cells == [["reader", "0.0000", "0.0000", "0: singular fit"],
+                     ["case", "0.0192", "0.1386", ""],
+                     ["residual", "0.0858", "0.2929", ""]]
 
 
 def test_the_report_prints_no_raw_optimizer_warning(report):
     analysis, html = report
     model = analysis.reading_time.result.model
-    assert model.optimizer_warnings  # statsmodels did warn on these data
     for text in RAW_WARNINGS:
         assert text not in html
     time = section(html, "reading_time")
     assert f"({MODEL_WORDS[model.model]})</caption>" in time
     assert f"Used here: {MODEL_WORDS[model.model]}." in section(html, "methods")
+    assert "fitted by REML as lme4's lmer fits it" in unescape(section(html, "methods"))
 
 
 # ----------------------------------------------------------------------------- empty maps

@@ -54,6 +54,13 @@ class Command(BaseCommand):
             "of sensitivity (area to its right)",
         )
         parser.add_argument(
+            "--pauc-boundary",
+            choices=("mrmcaov", "proc"),
+            default="mrmcaov",
+            help="partial_auc: where a range end falls on a vertical step of an empirical curve, "
+            "take it as MRMCaov does (default) or as pROC does (the curve's geometric area)",
+        )
+        parser.add_argument(
             "--pauc-standardized",
             action="store_true",
             help="partial_auc: McClish-standardized (0.5 chance, 1 perfect)",
@@ -94,7 +101,10 @@ class Command(BaseCommand):
         if not options["pauc_range"]:
             raise CommandError("--fom partial_auc needs --pauc-range LOW HIGH, e.g. 0.8 1")
         return partial_range(
-            options["pauc_range"], options["pauc_focus"], options["pauc_standardized"]
+            options["pauc_range"],
+            options["pauc_focus"],
+            options["pauc_standardized"],
+            options["pauc_boundary"],
         )
 
     def handle(self, *args, **options):
