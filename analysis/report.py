@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from html import escape
 
+from analysis import report_accuracy_model as accuracy_model_tables
 from analysis import report_mrmc_tables as mrmc_tables
 from analysis import report_tables as tables
 from analysis.report_figures import (
@@ -50,6 +51,7 @@ SECTION_TITLES = {
     "proportions": "Sensitivity, specificity and accuracy",
     "mrmc_auc": "ROC analysis (Obuchowski–Rockette)",
     "mrmc_accuracy": "Accuracy (Obuchowski–Rockette)",
+    "accuracy_model": "Accuracy by AI correctness (logistic mixed model)",
     "reliance": "Reliance on the AI",
     "agreement": "Agreement",
     "ratings": "Likert ratings",
@@ -216,6 +218,7 @@ def _methods(a: StudyAnalysis) -> str:
         f"attention-check trials are left out. Intervals are {conf}.",
         _discrimination_words(a),
         _interval_words(meta),
+        accuracy_model_tables.METHOD_WORDS,
         "Sensitivity, specificity and accuracy pooled over readers with Wilson score "
         "intervals (descriptive: reads are treated as independent).",
         "Reliance on the AI (two-stage reading): the definitions of Schemmer et al. (2023) — "
@@ -301,6 +304,7 @@ def render_html(analysis: StudyAnalysis, *, generated_at: str, versions: dict[st
             a, "mrmc_auc", reason(a.roc) + figures["roc"] + figures["forest"]
         ),
         "mrmc_accuracy": mrmc_tables.mrmc(a, "mrmc_accuracy", ""),
+        "accuracy_model": accuracy_model_tables.accuracy_model(a),
         "reliance": tables.reliance(a, figures["reliance"]),
         "agreement": tables.agreement(a),
         "ratings": tables.ratings(a, figures["likert"]),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from analysis import api, views
+from analysis import api, views, views_power
 
 app_name = "analysis"
 
@@ -9,6 +9,7 @@ urlpatterns = [
     path("studies/<int:study_id>/reports/request/", views.report_request, name="report-request"),
     path("reports/<uuid:report_uid>/progress/", views.report_progress, name="report-progress"),
     path("reports/<uuid:report_uid>/files/<str:kind>", views.report_file, name="report-file"),
+    path("studies/<int:study_id>/sample-size/", views_power.study_power, name="study-power"),
 ]
 
 api_urlpatterns = [

@@ -15,6 +15,7 @@ from library import selectors, services
 from library.models import Collection
 from library.serializers import (
     CaseSerializer,
+    CaseUpdateSerializer,
     CollectionCreateSerializer,
     CollectionSerializer,
     ImportReportSerializer,
@@ -65,6 +66,20 @@ class CaseDetailApi(generics.RetrieveAPIView):
 
     def get_queryset(self):
         return selectors.case_list_all()
+
+    @extend_schema(
+        request=CaseUpdateSerializer,
+        responses={200: CaseSerializer, 400: bad_request_response("the change was refused")},
+    )
+    def patch(self, request, case_id: int):
+        """Change a case's clinical history (audited)."""
+        case = get_object_or_404(selectors.case_list_all(), pk=case_id)
+        payload = CaseUpdateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.case_clinical_history_set(
+            acting_user=request.user, case=case, **payload.validated_data
+        )
+        return Response(CaseSerializer(selectors.case_get(case_id=case.pk)).data)
 
 
 class CaseImportApi(APIView):

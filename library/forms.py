@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django import forms
 
+from library.clinical_history import MAX_CLINICAL_HISTORY_CHARS
+
 
 class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
@@ -32,10 +34,23 @@ class ImportForm(forms.Form):
     labels = forms.FileField(
         required=False,
         allow_empty_file=True,
-        help_text="labels CSV: generic (case,label[,mask][,split]), NIH ChestX-ray14 or CheXpert",
+        help_text="labels CSV: generic (case,label[,mask][,split]), NIH ChestX-ray14 or CheXpert;"
+        " any of them may add a clinical_history column",
     )
     masks = MultipleFileField(
         required=False,
         allow_empty_file=True,
         help_text="lesion masks (PNG or NPY) or a zip of them",
+    )
+
+
+class ClinicalHistoryForm(forms.Form):
+    clinical_history = forms.CharField(
+        required=False,
+        strip=False,  # the service cleans it
+        max_length=MAX_CLINICAL_HISTORY_CHARS,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Clinical history",
+        help_text="shown to readers only in study arms that show the clinical history; "
+        "blank: none",
     )

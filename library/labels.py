@@ -4,6 +4,9 @@ Three CSV layouts are understood:
 
 * generic: columns ``case`` and ``label`` (any case), optional ``mask`` and ``split``;
   ``label`` lists positive findings separated by ``|``.
+
+Every layout may add a ``clinical_history`` column: the text readers are shown in the arms
+that show it (library.clinical_history; blank: none).
 * NIH ChestX-ray14 ``Data_Entry_2017.csv`` (``Image Index``, ``Finding Labels``, ...).
 * CheXpert ``train.csv`` / ``valid.csv`` (``Path`` plus one column per finding, values
   1.0 / 0.0 / -1.0 (uncertain) / blank (not mentioned)).
@@ -20,6 +23,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from library.clinical_history import clinical_history_clean, clinical_history_problem
 
 GENERIC = "generic"
 CHESTXRAY14 = "chestxray14"
@@ -106,6 +111,7 @@ class LabelRow:
     labels: dict[str, int]  # finding -> 1 positive, 0 negative, -1 uncertain
     mask: str | None = None
     split: str | None = None
+    clinical_history: str = ""
 
 
 # --------------------------------------------------------------------------- keys
@@ -272,7 +278,9 @@ def parse_labels_csv(source: bytes | str | Path) -> tuple[str, list[LabelRow]]:
             continue
         fields = [f.strip() for f in fields] + [""] * (len(header) - len(fields))
         row = parse_row(line, fields, index, header, problems)
-        if row is not None:
+        history = _clinical_history(line, fields, index, problems)
+        if row is not None and history is not None:
+            row.clinical_history = history
             rows.append(row)
     problems.extend(_duplicate_problems(rows))
     if problems:
@@ -325,6 +333,20 @@ def _lengths_ok(line: int, case: str, findings: list[str], split: str, problems:
             f"the limit is {MAX_SPLIT_CHARS}"
         )
     return len(problems) == before
+
+
+def _clinical_history(
+    line: int, fields: list[str], index: dict[str, int], problems: list[str]
+) -> str | None:
+    """The row's cleaned clinical history ("" without the column), or None with a problem."""
+    if "clinical_history" not in index:
+        return ""
+    history = clinical_history_clean(fields[index["clinical_history"]])
+    problem = clinical_history_problem(history)
+    if problem is not None:
+        problems.append(f"row {line}: {problem}")
+        return None
+    return history
 
 
 _CHESTXRAY14_CANONICAL = {f.lower(): f for f in (*CHESTXRAY14_FINDINGS, NO_FINDING)}

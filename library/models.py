@@ -59,6 +59,12 @@ class Case(models.Model):
     value_min = models.FloatField(null=True, blank=True)
     value_max = models.FloatField(null=True, blank=True)
     split = models.CharField(max_length=16, blank=True)
+    clinical_history = models.TextField(
+        max_length=2000,
+        blank=True,
+        help_text="Shown to readers only in study arms that show the clinical history "
+        "(library.clinical_history cleans and bounds it)",
+    )
     source_file = models.FileField(
         max_length=255, help_text="De-identified DICOM, or re-encoded PNG"
     )

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
+from library.clinical_history import MAX_CLINICAL_HISTORY_CHARS
 from library.models import Case, Collection
 
 
@@ -55,6 +56,7 @@ class CaseSerializer(serializers.ModelSerializer):
             "value_min",
             "value_max",
             "split",
+            "clinical_history",
             "labels",
             "has_mask",
             "stored_sha256",
@@ -77,6 +79,23 @@ class CaseSerializer(serializers.ModelSerializer):
 
     def get_pixels_url(self, case) -> str:
         return self._url(case, "pixels")
+
+
+class CaseUpdateSerializer(serializers.Serializer):
+    clinical_history = serializers.CharField(
+        allow_blank=True,
+        trim_whitespace=False,  # the service cleans it
+        max_length=MAX_CLINICAL_HISTORY_CHARS,
+        help_text="shown to readers only in study arms that show the clinical history; "
+        "blank: none",
+    )
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
+        return super().to_internal_value(data)
 
 
 class ImportRequestSerializer(serializers.Serializer):

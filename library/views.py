@@ -12,10 +12,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
 
-from core.pages import attempt
+from core.pages import BAD_INPUT, attempt
 from core.permissions import IsCoordinator, coordinator_required
 from library import selectors, services
-from library.forms import CollectionForm, ImportForm
+from library.forms import ClinicalHistoryForm, CollectionForm, ImportForm
 from library.models import Case, Collection
 
 CASE_FILES = {
@@ -86,9 +86,30 @@ def collection_import(request, collection_id: int):
 
 
 @coordinator_required
+@require_http_methods(["GET", "POST"])
 def case_detail(request, case_id: int):
     case = get_object_or_404(selectors.case_list_all(), pk=case_id)
-    return render(request, "library/case_detail.html", {"case": case})
+    form = ClinicalHistoryForm(
+        request.POST or None, initial={"clinical_history": case.clinical_history}
+    )
+    if request.method == "POST":
+        problems = []
+        if form.is_valid():
+            _, problems = attempt(
+                services.case_clinical_history_set,
+                acting_user=request.user,
+                case=case,
+                **form.cleaned_data,
+            )
+            if not problems:
+                messages.success(request, "Clinical history saved.")
+                return redirect("library:case-detail", case_id=case.pk)
+        for problem in problems:
+            form.add_error("clinical_history", problem)
+        return render(
+            request, "library/case_detail.html", {"case": case, "form": form}, status=BAD_INPUT
+        )
+    return render(request, "library/case_detail.html", {"case": case, "form": form})
 
 
 class CaseFileView(APIView):

@@ -23,6 +23,7 @@ from studies.models import Study
 from studies.serializers import (
     ArmAddSerializer,
     ArmSerializer,
+    ArmUpdateSerializer,
     CaseCountsSerializer,
     CaseIdsSerializer,
     CasesAddSerializer,
@@ -227,13 +228,29 @@ class ArmListApi(StudyApi):
 
 
 class ArmDetailApi(StudyApi):
-    @extend_schema(summary="Remove an arm from a draft", responses={204: None, **WRITE_ERRORS})
-    def delete(self, request, study_id: int, code: str):
-        study = study_for_request(request, study_id, manage=True)
+    @staticmethod
+    def _arm(study: Study, code: str):
         arm = study.arms.filter(code=code).first()
         if arm is None:
             raise NotFound(f"the study has no arm {code!r}")
-        services.arm_remove(acting_user=request.user, arm=arm)
+        return arm
+
+    @extend_schema(
+        summary="Change whether a draft's arm shows readers the cases' clinical history",
+        request=ArmUpdateSerializer,
+        responses={200: ArmSerializer, **WRITE_ERRORS},
+    )
+    def patch(self, request, study_id: int, code: str):
+        study = study_for_request(request, study_id, manage=True)
+        arm = self._arm(study, code)
+        data = valid_payload(ArmUpdateSerializer, request)
+        arm = services.arm_update(acting_user=request.user, arm=arm, **data)
+        return Response(ArmSerializer(arm, context={"study": study}).data)
+
+    @extend_schema(summary="Remove an arm from a draft", responses={204: None, **WRITE_ERRORS})
+    def delete(self, request, study_id: int, code: str):
+        study = study_for_request(request, study_id, manage=True)
+        services.arm_remove(acting_user=request.user, arm=self._arm(study, code))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

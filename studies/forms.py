@@ -99,6 +99,10 @@ class StudyEditForm(StudyCreateForm):
         return cls(data, initial=initial)
 
 
+class ArmClinicalHistoryForm(forms.Form):
+    shows_clinical_history = forms.BooleanField(required=False)
+
+
 class ConfirmForm(forms.Form):
     confirm = forms.BooleanField(required=True)
 
@@ -107,6 +111,11 @@ class ArmForm(forms.Form):
     kind = forms.ChoiceField(choices=Arm.Kind.choices)
     explainer = forms.ChoiceField(
         required=False, help_text="only for arms that show an explanation (or a placebo of one)"
+    )
+    shows_clinical_history = forms.BooleanField(
+        required=False,
+        label="Show clinical history",
+        help_text="readers in this arm see each case's clinical history beside the image",
     )
 
     def __init__(self, *args, study: Study, **kwargs):

@@ -122,6 +122,10 @@ class Arm(models.Model):
     params = models.JSONField(default=dict, blank=True)
     seed = models.IntegerField(default=0)
     param_hash = models.CharField(max_length=64, blank=True)
+    shows_clinical_history = models.BooleanField(
+        default=False,
+        help_text="Readers in this arm see each case's clinical history (a factor of the design)",
+    )
 
     class Meta:
         ordering = ["study_id", "code"]

@@ -124,6 +124,11 @@ class ReadingTrialSerializer(serializers.Serializer):
     feedback = ReadingFeedbackSerializer(
         allow_null=True, help_text="training trials, once answered"
     )
+    clinical_history = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="the case's clinical history; present only where the study shows it",
+    )
 
 
 class ReadingAnswerSerializer(StrictSerializer):

@@ -190,6 +190,17 @@ def _feedback(trial: Trial, study: Study) -> dict | None:
     return {"truth": None if truth is None else (positive if truth else "no " + positive)}
 
 
+def _clinical_history(trial: Trial) -> dict:
+    """The case's own clinical history, in an arm that shows it (nothing otherwise: the page
+    and its payload carry no trace of it)."""
+    if not trial.arm.shows_clinical_history:
+        return {}
+    frozen = trial.session.enrollment.study.frozen_config or {}
+    if "clinical_histories" in frozen:  # the texts as they were when the study opened
+        return {"clinical_history": frozen["clinical_histories"].get(str(trial.case_id), "")}
+    return {"clinical_history": trial.case.clinical_history}
+
+
 def trial_payload(*, trial: Trial) -> dict:
     """What the trial page may show now, given the trial's state."""
     enrollment = trial.session.enrollment
@@ -220,6 +231,7 @@ def trial_payload(*, trial: Trial) -> dict:
         "overlay_url": overlay["url"] if overlay else None,
         "similar_cases": shown.get("similar_cases", []),
         "feedback": _feedback(trial, study),
+        **_clinical_history(trial),
     }
 
 

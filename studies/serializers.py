@@ -131,6 +131,9 @@ class ArmSerializer(serializers.Serializer):
     )
     shows_ai = serializers.BooleanField()
     shows_explanation = serializers.BooleanField()
+    shows_clinical_history = serializers.BooleanField(
+        help_text="readers in this arm see each case's clinical history"
+    )
 
     def to_representation(self, arm: Arm) -> dict:
         study = self.context["study"]
@@ -140,6 +143,7 @@ class ArmSerializer(serializers.Serializer):
             "condition": selectors.arm_condition(arm=arm, study=study),
             "shows_ai": arm.shows_ai,
             "shows_explanation": arm.shows_explanation,
+            "shows_clinical_history": arm.shows_clinical_history,
         }
 
 
@@ -154,6 +158,17 @@ class ArmAddSerializer(StrictSerializer):
     )
     params = serializers.DictField(required=False, allow_null=True, default=None)
     seed = serializers.IntegerField(required=False, default=0, max_value=2**31 - 1)
+    shows_clinical_history = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="readers in this arm see each case's clinical history (a factor of the design)",
+    )
+
+
+class ArmUpdateSerializer(StrictSerializer):
+    shows_clinical_history = serializers.BooleanField(
+        help_text="readers in this arm see each case's clinical history (a factor of the design)"
+    )
 
 
 class RevealedArmSerializer(serializers.Serializer):

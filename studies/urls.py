@@ -15,6 +15,11 @@ urlpatterns = [
     path("studies/<int:study_id>/edit/", views.study_edit, name="study-edit"),
     path("studies/<int:study_id>/arms/", views_questions.study_arms, name="study-arms"),
     path("studies/<int:study_id>/arms/<int:arm_id>/remove/", views_questions.arm_remove, name="arm-remove"),
+    path(
+        "studies/<int:study_id>/arms/<int:arm_id>/clinical-history/",
+        views_questions.arm_clinical_history,
+        name="arm-clinical-history",
+    ),
     path("studies/<int:study_id>/questions/", views_questions.study_questions, name="study-questions"),
     path(
         "studies/<int:study_id>/questions/defaults/",

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from core.pages import BAD_INPUT, attempt
 from studies import selectors, services
-from studies.forms import ArmForm, QuestionForm, QuestionMoveForm
+from studies.forms import ArmClinicalHistoryForm, ArmForm, QuestionForm, QuestionMoveForm
 from studies.models import Arm, Question, Study
 from studies.views import _page, study_view
 
@@ -55,6 +55,24 @@ def arm_remove(request, study: Study, arm_id: int):
     if problems:
         return _arms_page(request, study, ArmForm(study=study), problems, status=BAD_INPUT)
     messages.success(request, f"Arm {arm.code} removed.")
+    return redirect("studies:study-arms", study_id=study.pk)
+
+
+@study_view(manage=True)
+@require_POST
+def arm_clinical_history(request, study: Study, arm_id: int):
+    """Show or hide the cases' clinical history in a draft's arm."""
+    arm = get_object_or_404(Arm, pk=arm_id, study=study)
+    form = ArmClinicalHistoryForm(request.POST)
+    form.is_valid()  # an unchecked box (or none) is False
+    shown = form.cleaned_data.get("shows_clinical_history", False)
+    _, problems = attempt(
+        services.arm_update, acting_user=request.user, arm=arm, shows_clinical_history=shown
+    )
+    if problems:
+        return _arms_page(request, study, ArmForm(study=study), problems, status=BAD_INPUT)
+    state = "shows" if shown else "hides"
+    messages.success(request, f"Arm {arm.code} now {state} the clinical history.")
     return redirect("studies:study-arms", study_id=study.pk)
 
 

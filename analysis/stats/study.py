@@ -25,6 +25,9 @@
     only some readers are incomplete they are left out with a note, if 2 or more remain.
     ``MRMCSection.arm_intervals`` adds each arm's interval on the logit scale (intervals.py),
     inside [0, 1]; the differences keep the reference software's untransformed intervals.
+``accuracy_model``
+    accuracy per read as a logistic mixed model with arm x AI correctness and crossed reader
+    and case intercepts, as lme4's glmer fits it (accuracy_model.py, glmm.py).
 ``roc``
     empirical ROC points per arm pooled over readers (for the figure; descriptive).
 ``reliance``
@@ -65,6 +68,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.stats.accuracy_model import accuracy_model
 from analysis.stats.agreement import ArmAgreement, CohenKappa, fleiss_by_arm, reader_ai_kappa
 from analysis.stats.inference import to_jsonable
 from analysis.stats.proportions import ProportionsResult, diagnostic_proportions
@@ -140,6 +144,7 @@ SECTIONS = (
     "proportions",
     "mrmc_auc",
     "mrmc_accuracy",
+    "accuracy_model",
     "roc",
     "reliance",
     "agreement",
@@ -299,6 +304,13 @@ def _reading_time(reads: Sequence[Read], meta: StudyMeta) -> Section:
     )
 
 
+def _accuracy_model(reads: Sequence[Read], meta: StudyMeta) -> Section:
+    arms = arms_of(main_reads(reads))
+    reference = meta.unaided if meta.unaided in arms else None
+    model = accuracy_model(reads, reference=reference, conf_level=meta.conf_level)
+    return Section(result=model, reason=model.reason, notes=model.notes)
+
+
 # ----------------------------------------------------------------------------- assembly
 
 
@@ -309,6 +321,7 @@ class StudyAnalysis:
     proportions: Section
     mrmc_auc: Section
     mrmc_accuracy: Section
+    accuracy_model: Section
     roc: Section
     reliance: Section
     agreement: Section
@@ -351,6 +364,7 @@ def analyse_study(
         "proportions": _guard("proportions", lambda: _proportions(reads, meta)),
         "mrmc_auc": mrmc_section(reads, meta, meta.auc_fom),
         "mrmc_accuracy": mrmc_section(reads, meta, "accuracy"),
+        "accuracy_model": _guard("accuracy model", lambda: _accuracy_model(reads, meta)),
         "roc": _guard("ROC curves", lambda: roc_section(reads)),
         "reliance": _guard("reliance measures", lambda: _reliance(reads, meta)),
         "agreement": _guard("agreement", lambda: _agreement(reads, meta)),

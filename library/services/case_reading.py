@@ -49,6 +49,7 @@ class PreparedCase:
     labels: dict[str, int]
     split: str
     mask: np.ndarray | None
+    clinical_history: str = ""
 
 
 @dataclass
@@ -169,4 +170,5 @@ def prepare_case(*, item: ImportItem, key: str, row, mask_source, labels_name: s
         labels=dict(row.labels) if row is not None else {},
         split=(row.split or "") if row is not None else "",
         mask=mask,
+        clinical_history=row.clinical_history if row is not None else "",
     )

@@ -84,6 +84,7 @@ def case_store(*, acting_user, collection: Collection, prepared: PreparedCase) -
                 value_min=float(values.min()),
                 value_max=float(values.max()),
                 split=prepared.split,
+                clinical_history=prepared.clinical_history,
                 imported_by=acting_user_or_none(acting_user),
                 **files,
                 **{k: v for k, v in prepared.meta.items() if v is not None},
@@ -109,6 +110,7 @@ def case_store(*, acting_user, collection: Collection, prepared: PreparedCase) -
                     "stored_sha256": case.stored_sha256,
                     "labels": prepared.labels,
                     "mask": mask_name is not None,
+                    "clinical_history": prepared.clinical_history,
                 },
             )
     return case

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from library.models import CaseLabel
+from library.models import Case, CaseLabel
 from studies import blinding, randomization
 from studies.models import NEUTRAL_READER_TITLE, Arm, Question, Study, StudyCase, StudyRole
 from studies.selectors.configuration import study_case_ids
@@ -254,6 +254,15 @@ def study_reader_text_warnings(*, study: Study) -> list[str]:
     return blinding.text_warnings(texts)
 
 
+def study_cases_without_history(*, study: Study) -> int:
+    """Cases of the study without a clinical history, when an arm shows it (else 0)."""
+    if not study.arms.filter(shows_clinical_history=True).exists():
+        return 0
+    return Case.objects.filter(
+        pk__in=study.study_cases.values("case_id"), clinical_history=""
+    ).count()
+
+
 def study_warnings(*, study: Study) -> list[str]:
     """What the coordinator should know before opening, without stopping it from opening:
     reader-facing texts that could unblind, empty explanations, no case the AI gets wrong."""
@@ -270,6 +279,13 @@ def study_warnings(*, study: Study) -> list[str]:
             f"{len(empty)} explanation(s) on {cases} case(s) highlight no region (arm {arms}): readers "
             "will see 'No region highlighted'. Exclude those cases on the readiness page, or keep them"
             " (the analysis reports them)."
+        )
+    missing = study_cases_without_history(study=study)
+    if missing:
+        warnings.append(
+            f"{missing} case(s) have no clinical history, but an arm shows it: readers will see "
+            "'None given for this case.' there. Add the texts on the case pages or in the labels "
+            "CSV, or accept it."
         )
     if study.model_id and study.arms.exclude(kind=Arm.Kind.UNAIDED).exists():
         wrong = study_ai_wrong(study=study)

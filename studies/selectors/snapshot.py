@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from library.models import Case
 from studies import randomization
 from studies.models import (
     Study,
 )
 from studies.selectors.configuration import study_case_ids
 from studies.selectors.readiness import study_empty_explanations
+
+
+def _clinical_histories(study: Study) -> dict[str, str]:
+    """Case id -> the clinical history readers see, frozen with the study (only when an arm
+    shows it): a later edit of a case's text does not change what this study's readers see."""
+    if not study.arms.filter(shows_clinical_history=True).exists():
+        return {}
+    return {
+        str(pk): text
+        for pk, text in Case.objects.filter(pk__in=study.study_cases.values("case_id"))
+        .exclude(clinical_history="")
+        .values_list("pk", "clinical_history")
+    }
 
 
 def study_config_snapshot(*, study: Study) -> dict:
@@ -44,6 +58,7 @@ def study_config_snapshot(*, study: Study) -> dict:
                 "params": a.params,
                 "seed": a.seed,
                 "param_hash": a.param_hash,
+                "shows_clinical_history": a.shows_clinical_history,
             }
             for a in study.arms.order_by("code")
         ],
@@ -63,6 +78,7 @@ def study_config_snapshot(*, study: Study) -> dict:
             for q in study.questions.all()
         ],
         "cases": cases,
+        "clinical_histories": _clinical_histories(study),
         "empty_explanations": [
             {"arm": row["arm"], "case_id": row["case_id"]}
             for row in study_empty_explanations(study=study)

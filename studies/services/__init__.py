@@ -9,7 +9,13 @@ from studies.services.cases import (
     study_cases_select,
     study_cases_set,
 )
-from studies.services.configuration import arm_add, arm_remove, study_create, study_update
+from studies.services.configuration import (
+    arm_add,
+    arm_remove,
+    arm_update,
+    study_create,
+    study_update,
+)
 from studies.services.lifecycle import (
     reader_enroll,
     study_arms_reveal,
@@ -40,6 +46,7 @@ __all__ = [
     "ServiceError",
     "arm_add",
     "arm_remove",
+    "arm_update",
     "invitation_accept",
     "invitation_create",
     "invitation_get_valid",

@@ -184,7 +184,13 @@ def _arm_state(arm: Arm) -> dict:
         "explainer": arm.explainer,
         "params": arm.params,
         "seed": arm.seed,
+        "shows_clinical_history": arm.shows_clinical_history,
     }
+
+
+def _check_shows_clinical_history(value) -> None:
+    if not isinstance(value, bool):
+        raise ServiceError("shows_clinical_history must be true or false")
 
 
 def arm_add(
@@ -195,15 +201,22 @@ def arm_add(
     explainer: str = "",
     params: dict | None = None,
     seed: int = 0,
+    shows_clinical_history: bool = False,
 ) -> Arm:
+    """A new arm of a draft study, with the next free code. `shows_clinical_history` is the
+    arm's factor of whether readers see each case's clinical history."""
     if kind not in Arm.Kind.values:
         raise ServiceError(f"unknown arm kind {kind!r}; choose one of {', '.join(Arm.Kind.values)}")
+    _check_shows_clinical_history(shows_clinical_history)
     with transaction.atomic():
         study = locked_study(study)
         require_draft(study)
         resolved = _resolve_arm_explainer(study, kind, explainer, params, seed)
         duplicate = study.arms.filter(
-            kind=kind, explainer=resolved["explainer"], param_hash=resolved["param_hash"]
+            kind=kind,
+            explainer=resolved["explainer"],
+            param_hash=resolved["param_hash"],
+            shows_clinical_history=shows_clinical_history,
         ).exists()
         if duplicate:
             raise ServiceError("the study already has an arm with this condition")
@@ -211,7 +224,13 @@ def arm_add(
         free = [code for code in ARM_CODES if code not in used]
         if not free:
             raise ServiceError(f"a study has at most {len(ARM_CODES)} arms")
-        arm = Arm.objects.create(study=study, code=free[0], kind=kind, **resolved)
+        arm = Arm.objects.create(
+            study=study,
+            code=free[0],
+            kind=kind,
+            shows_clinical_history=shows_clinical_history,
+            **resolved,
+        )
         audit.record(
             acting_user=acting_user,
             action="study.arm_add",
@@ -235,3 +254,41 @@ def arm_remove(*, acting_user, arm: Arm) -> None:
             study=study,
             before=before,
         )
+
+
+def arm_update(*, acting_user, arm: Arm, shows_clinical_history: bool) -> Arm:
+    """Whether a draft's arm shows readers each case's clinical history (frozen once the study
+    opens, like the rest of the arm)."""
+    _check_shows_clinical_history(shows_clinical_history)
+    with transaction.atomic():
+        study = locked_study(arm.study)
+        require_draft(study)
+        arm = Arm.objects.select_for_update().filter(pk=arm.pk, study=study).first()
+        if arm is None:
+            raise ServiceError("the arm no longer exists; it was removed from the study")
+        if arm.shows_clinical_history == shows_clinical_history:
+            return arm
+        duplicate = (
+            study.arms.filter(
+                kind=arm.kind,
+                explainer=arm.explainer,
+                param_hash=arm.param_hash,
+                shows_clinical_history=shows_clinical_history,
+            )
+            .exclude(pk=arm.pk)
+            .exists()
+        )
+        if duplicate:
+            raise ServiceError("the study already has an arm with this condition")
+        before = _arm_state(arm)
+        arm.shows_clinical_history = shows_clinical_history
+        arm.save(update_fields=["shows_clinical_history"])
+        audit.record(
+            acting_user=acting_user,
+            action="study.arm_update",
+            obj=study,
+            study=study,
+            before=before,
+            after=_arm_state(arm),
+        )
+    return arm

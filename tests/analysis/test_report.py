@@ -20,7 +20,8 @@ from tests.analysis.test_study_analysis import (
 HEADINGS = (
     "Summary", "Study and methods", "Readers, cases and reads",
     "Sensitivity, specificity and accuracy", "ROC analysis (Obuchowski–Rockette)",
-    "Accuracy (Obuchowski–Rockette)", "Reliance on the AI", "Agreement", "Likert ratings",
+    "Accuracy (Obuchowski–Rockette)",
+    "Accuracy by AI correctness (logistic mixed model)", "Reliance on the AI", "Agreement", "Likert ratings",
     "Reading time", "Explanation gain", "Subgroups by reader experience", "Software",
 )
 FIGURES = ("roc", "forest", "likert", "reliance", "metric_gain", "reading_time")
@@ -177,3 +178,14 @@ def test_rendering_a_pdf_leaves_pillow_strict():
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     assert render_pdf("<p>x</p>").startswith(b"%PDF")
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+def test_the_accuracy_model_section_shows_odds_ratios_by_ai_correctness(reports):
+    html = reports["html"]
+    start = html.index('<section id="accuracy_model">')
+    body = html[start:html.index("</section>", start)]
+    assert "Fixed effects" in body and "Random intercepts" in body
+    assert "odds ratio of a correct read" in body
+    assert "AI right" in body and "AI wrong" in body
+    methods = html[html.index('<section id="methods">'):]
+    assert "as lme4&#x27;s glmer fits it" in methods or "as lme4's glmer fits it" in methods

@@ -169,7 +169,7 @@ EXPECTATIONS: dict[str, list[Url]] = {
     "library/": [page(get=library(200), post=library(200))],
     "library/collections/<int:collection_id>/": [page(get=library(200))],
     "library/collections/<int:collection_id>/import/": [page(get=library(200), post=library(200))],
-    "library/cases/<int:case_id>/": [page(get=library(200))],
+    "library/cases/<int:case_id>/": [page(get=library(200), post=library(302))],
     "library/cases/<int:case_id>/mask.png": [page(get=library(200))],
     "library/cases/<int:case_id>/<str:kind>": [
         api(get=library(200, api=True)),
@@ -187,7 +187,9 @@ EXPECTATIONS: dict[str, list[Url]] = {
     "api/v1/collections/<int:collection_id>/import/": [
         Url("api", {"GET": library(405, api=True), "POST": library(400, api=True)}, multipart=True)
     ],
-    "api/v1/cases/<int:case_id>/": [api(get=library(200, api=True))],
+    "api/v1/cases/<int:case_id>/": [
+        api(get=library(200, api=True), patch=library(400, api=True))
+    ],
     "api/v1/models/": [
         Url("api", {"GET": library(200, api=True), "POST": library(400, api=True)}, multipart=True)
     ],
@@ -207,6 +209,10 @@ EXPECTATIONS: dict[str, list[Url]] = {
     "studies/<int:study_id>/edit/": [page(get=study_viewers(200), post=study_managers(400))],
     "studies/<int:study_id>/arms/": [page(get=study_viewers(200), post=study_managers(400))],
     "studies/<int:study_id>/arms/<int:arm_id>/remove/": [
+        page(get=study_viewers(405), post=study_managers(400)),
+        Url("page", {"POST": study_managers(404)}, variant="object_of_y"),
+    ],
+    "studies/<int:study_id>/arms/<int:arm_id>/clinical-history/": [
         page(get=study_viewers(405), post=study_managers(400)),
         Url("page", {"POST": study_managers(404)}, variant="object_of_y"),
     ],
@@ -280,7 +286,7 @@ EXPECTATIONS: dict[str, list[Url]] = {
     "api/v1/studies/<int:study_id>/close/": [api(get=NOT_ALLOWED_API, post=study_managers(200))],
     "api/v1/studies/<int:study_id>/arms/": [api(get=study_viewers(200), post=study_managers(400))],
     "api/v1/studies/<int:study_id>/arms/<str:code>/": [
-        api(get=NOT_ALLOWED_API, delete=study_managers(400))
+        api(get=NOT_ALLOWED_API, patch=study_managers(400), delete=study_managers(400))
     ],
     "api/v1/studies/<int:study_id>/reveal-arms/": [
         api(get=NOT_ALLOWED_API, post=statistician_only(200))
@@ -322,6 +328,7 @@ EXPECTATIONS: dict[str, list[Url]] = {
     # reports (analysis)
     "studies/<int:study_id>/reports/": [page(get=study_viewers(200))],
     "studies/<int:study_id>/reports/request/": [page(get=signed_in(405), post=study_viewers(302))],
+    "studies/<int:study_id>/sample-size/": [page(get=study_viewers(200), post=study_viewers(200))],
     "reports/<uuid:report_uid>/progress/": [
         page(get=study_viewers(200)),
         Url("page", {"GET": unblinded_report(200)}, variant="unblinded"),

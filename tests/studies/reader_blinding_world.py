@@ -20,12 +20,13 @@ from studies import services
 from studies.models import Arm, Study
 from studies.selectors import BLINDED_KIND
 
-ARM_CODES = {
-    ("unaided", ""): "QZUN",
-    ("ai", ""): "QZAI",
-    ("ai_explainer", "gradcam"): "QZEX",
-    ("placebo", "gradcam"): "QZPL",
-    ("ai_explainer", "similar_cases"): "QZSC",
+ARM_CODES = {  # (kind, explainer, shows the clinical history) -> code
+    ("unaided", "", False): "QZUN",
+    ("unaided", "", True): "QZUH",
+    ("ai", "", False): "QZAI",
+    ("ai_explainer", "gradcam", False): "QZEX",
+    ("placebo", "gradcam", False): "QZPL",
+    ("ai_explainer", "similar_cases", False): "QZSC",
 }
 PROTOCOLS = ("single_stage", "two_stage")
 XRS_HEADER_KEYS = {"shape", "dtype", "slope", "intercept", "filter", "codec", "size"}
@@ -59,6 +60,11 @@ PNG_IMAGE_CHUNKS = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"sRGB
 
 
 # The studies ------------------------------------------------------------------------------
+
+
+def clinical_history(case: Case) -> str:
+    return f"Adult patient {case.pk}, cough for {case.pk + 2} weeks"
+
 
 
 @dataclass
@@ -112,6 +118,10 @@ def _build(dataset: Path, tmp: Path) -> World:
     )
     assert report.ok, report.to_dict()
     collection = Collection.objects.get(name="crawl-cases")
+    for case in collection.cases.all():  # the same words for every case: only numbers differ
+        library_services.case_clinical_history_set(
+            acting_user=coordinator, case=case, clinical_history=clinical_history(case)
+        )
     model = register_demo_architecture(tmp, name="crawl-net")
     assert model.explainers["similar_cases"]["supported"]
     chosen = _choose_cases(collection)
@@ -131,10 +141,17 @@ def _build(dataset: Path, tmp: Path) -> World:
             protocol=protocol,
             sessions=len(ARM_CODES),
         )
-        for kind, explainer in ARM_CODES:
-            services.arm_add(acting_user=coordinator, study=study, kind=kind, explainer=explainer)
-        for arm in study.arms.all():  # codes that can be searched for (A-E are single letters)
-            Arm.objects.filter(pk=arm.pk).update(code=ARM_CODES[(arm.kind, arm.explainer)])
+        for kind, explainer, history in ARM_CODES:
+            services.arm_add(
+                acting_user=coordinator,
+                study=study,
+                kind=kind,
+                explainer=explainer,
+                shows_clinical_history=history,
+            )
+        for arm in study.arms.all():  # codes that can be searched for (A-F are single letters)
+            key = (arm.kind, arm.explainer, arm.shows_clinical_history)
+            Arm.objects.filter(pk=arm.pk).update(code=ARM_CODES[key])
         services.questions_add_defaults(acting_user=coordinator, study=study)
         services.study_cases_set(acting_user=coordinator, study=study, **chosen)
         services.study_role_add(acting_user=coordinator, study=study, user=reader, role="reader")
@@ -175,6 +192,7 @@ def _forbidden(model: ClassifierModel) -> list[tuple[str, str]]:
     # "AI" and "unaided" are what the reader sees anyway (the AI box; the unaided first stage)
     tokens += [(kind, "arm kind") for kind in Arm.Kind.values if kind not in ("ai", "unaided")]
     tokens += [(BLINDED_KIND, "arm kind")] if BLINDED_KIND != "explanation" else []
+    tokens += [("shows_clinical_history", "arm setting")]
     for arm in Arm.objects.all():
         tokens.append((arm.code, "arm code"))
         if arm.param_hash:

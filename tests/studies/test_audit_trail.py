@@ -114,6 +114,8 @@ def test_every_write_service_of_a_study_records_a_row_in_the_studys_trail(
     services.arm_add(acting_user=coordinator, study=study, kind="ai_explainer", explainer="gradcam")
     services.arm_add(acting_user=coordinator, study=study, kind="placebo", explainer="gradcam")
     extra = services.arm_add(acting_user=coordinator, study=study, kind="ai")
+    step("arm_update", lambda: services.arm_update(acting_user=coordinator, arm=extra, shows_clinical_history=True),
+         expect="study.arm_update")
     step("arm_remove", lambda: services.arm_remove(acting_user=coordinator, arm=extra), expect="study.arm_remove")
     step("questions_add_defaults", lambda: services.questions_add_defaults(acting_user=coordinator, study=study),
          expect="study.question_add")

@@ -2,8 +2,8 @@
 that reaches them unblinds the study.
 
 The studies (one read in one stage, one in two stages) are open, fully crossed, with every
-kind of arm: unaided, AI only, AI with a real Grad-CAM, AI with a placebo Grad-CAM, and AI with
-similar cases; their predictions and explanations are computed by the real engine on the demo
+kind of arm: unaided (with and without the cases' clinical history), AI only, AI with a real
+Grad-CAM, AI with a placebo Grad-CAM, and AI with similar cases; their predictions and explanations are computed by the real engine on the demo
 data. The reader consents, then reads every trial of every session as the trial page does
 (the page, its payload, the image files, answer, reveal, final answer), and on the way
 triggers the errors a reader can trigger (answers that are invalid, out of order or repeated,
@@ -26,12 +26,16 @@ What must hold for every response (status line, headers, cookies, body, and ever
   pages, payloads, error messages), up to the overlay image itself;
 * within an arm, the answers do not depend on a case's ground truth or on whether the AI is
   right (only the AI output itself, which the arm shows, and the image differ);
+* a case read with and without its clinical history answers exactly alike but for the history
+  panel and the history in the payload;
 * a similar case that is also a case of the study is shown without its label (it would be
   that case's ground truth), and training feedback appears only after a training trial.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import struct
 from collections import defaultdict
@@ -49,7 +53,7 @@ from library.models import CaseLabel
 from studies.models import Study, StudyCase, Trial
 from studies.selectors import case_truth
 from tests.studies.reader_blinding_crawler import Visit, _payload, crawl_study
-from tests.studies.reader_blinding_transcripts import _transcripts
+from tests.studies.reader_blinding_transcripts import _transcripts, normalized
 from tests.studies.reader_blinding_world import (
     ARM_CODES,
     PAYLOAD_SCRIPT,
@@ -58,6 +62,7 @@ from tests.studies.reader_blinding_world import (
     XRS_HEADER_KEYS,
     World,
     _build,
+    clinical_history,
 )
 
 
@@ -265,6 +270,56 @@ def test_within_an_arm_nothing_depends_on_the_truth_or_on_whether_the_ai_is_righ
                 )
         groups_compared += len(by_group)
     assert groups_compared >= 2 * len(ARM_CODES)
+
+
+HISTORY_PANEL = re.compile(r'\s*<section class="clinical-history".*?</section>', re.S)
+
+
+def _drop_history(value):
+    if isinstance(value, dict):
+        return {k: _drop_history(v) for k, v in value.items() if k != "clinical_history"}
+    return value
+
+
+def _without_history(visit: Visit) -> Visit:
+    """The visit as it would be without the clinical history panel and payload field."""
+    if not visit.body or not visit.is_text:
+        return visit
+    text = visit.text()
+    if "json" in visit.content_type:
+        text = json.dumps(_drop_history(json.loads(text)))
+    else:
+        text = HISTORY_PANEL.sub("", text)
+        text = PAYLOAD_SCRIPT.sub(
+            lambda m: m.group(1) + json.dumps(_drop_history(json.loads(m.group(2)))) + m.group(3),
+            text,
+        )
+    return dataclasses.replace(visit, body=text.encode())
+
+
+def test_a_case_read_with_and_without_its_clinical_history_differs_only_by_the_history(
+    crawled, db
+):
+    world, crawl, trials = crawled
+    by_trial = defaultdict(list)
+    shown = defaultdict(list)
+    for visit in crawl.visits:
+        if visit.trial:
+            shown[visit.trial].append(visit.text())
+            by_trial[visit.trial].append((visit.step, normalized(_without_history(visit), case_fields=False)))
+    by_case = defaultdict(dict)
+    for trial in trials:
+        if trial.kind == Trial.Kind.MAIN and trial.arm.kind == "unaided":
+            by_case[trial.case_id][trial.arm.shows_clinical_history] = trial
+    assert len(by_case) == StudyCase.objects.filter(study=crawl.study, role="main").count()
+    for pair in by_case.values():
+        with_history, without = str(pair[True].uid), str(pair[False].uid)
+        text = clinical_history(pair[True].case)
+        assert any("Clinical history</h2>" in body and text in body for body in shown[with_history])
+        assert not any("clinical" in body.lower() for body in shown[without])
+        assert len(by_trial[with_history]) == len(by_trial[without]) > 5
+        for (step, one), (_, other) in zip(by_trial[with_history], by_trial[without], strict=True):
+            assert one == other, f"{step}: reading with the clinical history differs beyond it"
 
 
 def test_a_similar_case_that_is_a_case_of_the_study_is_shown_without_its_label(crawled, db):
