@@ -18,6 +18,7 @@ from analysis.study_data import (
     INTERACTION_COLUMNS,
     StudyRows,
     library_versions,
+    ordinal_rank,
     reader_code,
     study_reads,
     study_rows,
@@ -146,6 +147,13 @@ def _question_columns(questions: list[Question]) -> list[tuple[str, str, str, st
         elif q.kind == Question.Kind.LIKERT:
             low, high = (q.anchors + ["", ""])[:2]
             kind, allowed = "integer", f"1 ({low}) – {q.points} ({high})"
+        elif q.kind == Question.Kind.PROBABILITY:
+            kind, allowed = (
+                "integer",
+                "0–100 (probability in percent, from a slider with no default)",
+            )
+        elif q.kind in (Question.Kind.ADVICE, Question.Kind.ORDINAL):
+            kind, allowed = "text", ", ".join(q.options)
         else:
             kind, allowed = "text", "free text"
         applies = {
@@ -163,6 +171,17 @@ def _question_columns(questions: list[Question]) -> list[tuple[str, str, str, st
                 f"{q.text} ({applies[q.applies_to]}; {stage}; blank when not asked)",
             )
         )
+        if q.kind == Question.Kind.ORDINAL:
+            ranks = "; ".join(f"{i} = {label}" for i, label in enumerate(q.options, start=1))
+            columns.append(
+                (
+                    f"answer_{q.key}_rank",
+                    "integer",
+                    f"1–{len(q.options)}",
+                    f"Rank of the answer to {q.key} in its ordered categories ({ranks});"
+                    " blank when not asked",
+                )
+            )
     return columns
 
 
@@ -236,6 +255,9 @@ def long_csv(rows: StudyRows) -> str:
             for q in rows.questions:
                 value = response.answers.get(q.key)
                 row[f"answer_{q.key}"] = "" if value is None else value
+                if q.kind == Question.Kind.ORDINAL:
+                    rank = ordinal_rank(q, value)
+                    row[f"answer_{q.key}_rank"] = "" if rank is None else rank
             for name in INTERACTION_COLUMNS:
                 value = response.interactions.get(name)
                 row[f"viewer_{name}"] = "" if value is None else value

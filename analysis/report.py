@@ -17,6 +17,7 @@ from html import escape
 
 from analysis import report_accuracy_model as accuracy_model_tables
 from analysis import report_mrmc_tables as mrmc_tables
+from analysis import report_quality as quality_tables
 from analysis import report_tables as tables
 from analysis.report_figures import (
     forest_figure,
@@ -41,6 +42,7 @@ from analysis.report_format import (
     reason,
     table,
 )
+from analysis.report_questionnaires import questionnaires_section
 from analysis.stats.reading_time import MODEL_WORDS
 from analysis.stats.study import StudyAnalysis, StudyMeta
 
@@ -48,6 +50,7 @@ SECTION_TITLES = {
     "summary": "Summary",
     "methods": "Study and methods",
     "counts": "Readers, cases and reads",
+    "quality": "Data quality",
     "proportions": "Sensitivity, specificity and accuracy",
     "mrmc_auc": "ROC analysis (Obuchowski–Rockette)",
     "mrmc_accuracy": "Accuracy (Obuchowski–Rockette)",
@@ -56,6 +59,7 @@ SECTION_TITLES = {
     "agreement": "Agreement",
     "ratings": "Likert ratings",
     "reading_time": "Reading time",
+    "questionnaires": "Questionnaires",
     "explanation_gain": "Explanation gain",
     "subgroups": "Subgroups by reader experience",
     "software": "Software",
@@ -95,15 +99,17 @@ def _summary(a: StudyAnalysis) -> str:
                 )
             )
         for c in auc.result.primary:
+            status = quality_tables.comparison_status(meta, auc.result.fom, "rrrc", c)
             out.append(
                 paragraph(
                     f"Primary: AUC of {meta.label(c.minuend)} minus {meta.label(c.subtrahend)} = "
                     f"{num(c.estimate)} ({conf} CI {ci(c.ci_low, c.ci_high)}), "
-                    f"p = {p_text(c.p_value)} (Holm {p_text(c.p_holm)})."
+                    f"p = {p_text(c.p_value)} (Holm {p_text(c.p_holm)}; {status})."
                 )
             )
     else:
         out.append(paragraph(f"The MRMC ROC analysis was not computed: {auc.reason}"))
+    out.append(quality_tables.summary_words(a))
     if a.reliance.ok:
         o = a.reliance.result.overall
         out.append(
@@ -216,6 +222,8 @@ def _methods(a: StudyAnalysis) -> str:
         f"{_design_words(meta)}; {_protocol_words(meta)}. The finding is "
         f"“{meta.positive_class or 'positive'}”. Only main trials are analysed; training and "
         f"attention-check trials are left out. Intervals are {conf}.",
+        quality_tables.plan_words(meta.analysis_plan),
+        quality_tables.rule_words(meta.quality_rules),
         _discrimination_words(a),
         _interval_words(meta),
         accuracy_model_tables.METHOD_WORDS,
@@ -283,8 +291,17 @@ def _arm_table(meta: StudyMeta) -> str:
 # ----------------------------------------------------------------------------- assembly
 
 
-def render_html(analysis: StudyAnalysis, *, generated_at: str, versions: dict[str, str]) -> str:
-    """The report as one self-contained HTML document (no external resources)."""
+def render_html(
+    analysis: StudyAnalysis,
+    *,
+    generated_at: str,
+    versions: dict[str, str],
+    questionnaires: list[dict] | None = None,
+) -> str:
+    """The report as one self-contained HTML document (no external resources).
+
+    ``questionnaires`` (analysis.questionnaire_data.questionnaire_summary) adds the
+    Questionnaires section; None (a study that asks none) leaves it out."""
     a = analysis
     codes = [arm.arm for arm in a.counts.result.arms]
     figures = {
@@ -299,6 +316,7 @@ def render_html(analysis: StudyAnalysis, *, generated_at: str, versions: dict[st
         "summary": _summary(a),
         "methods": _methods(a),
         "counts": tables.counts(a),
+        "quality": quality_tables.quality(a),
         "proportions": tables.proportions(a),
         "mrmc_auc": mrmc_tables.mrmc(
             a, "mrmc_auc", reason(a.roc) + figures["roc"] + figures["forest"]
@@ -309,6 +327,7 @@ def render_html(analysis: StudyAnalysis, *, generated_at: str, versions: dict[st
         "agreement": tables.agreement(a),
         "ratings": tables.ratings(a, figures["likert"]),
         "reading_time": tables.reading_time(a, figures["reading_time"]),
+        "questionnaires": questionnaires_section(questionnaires or []),
         "explanation_gain": tables.gain(a, figures["metric_gain"]),
         "subgroups": tables.subgroups(a),
         "software": tables.software(generated_at, versions),
@@ -324,6 +343,8 @@ def render_html(analysis: StudyAnalysis, *, generated_at: str, versions: dict[st
         + ("blinded arm labels" if not any(arm.explainer for arm in a.meta.arms) else "unblinded")
         + "</p>",
     ]
+    if questionnaires is None:
+        del bodies["questionnaires"]
     for key, body in bodies.items():
         parts.append(
             f'<section id="{key}"><h2>{escape(SECTION_TITLES[key])}</h2>\n{body}</section>'

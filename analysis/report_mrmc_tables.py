@@ -2,7 +2,8 @@
 merit with its interval inside [0, 1] (the logit-scale interval of
 ``MRMCSection.arm_intervals``), the global tests, and the differences between arms by
 comparison group, each OR difference interval as the reference software computes it (clipped to
-[-1, 1] for display only, and then said so).
+[-1, 1] for display only, and then said so), each marked pre-specified or exploratory by the
+frozen analysis plan (report_quality.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from analysis.report_format import (
     reason,
     table,
 )
+from analysis.report_quality import comparison_status
 from analysis.stats.intervals import CLIPPED, ZERO_WIDTH, clipped_interval
 from analysis.stats.study import MRMCSection, Section, StudyAnalysis, StudyMeta
 
@@ -117,6 +119,7 @@ def _difference_tables(meta: StudyMeta, s: MRMCSection, conf: str) -> str:
                 rows.append(
                     [
                         name,
+                        comparison_status(meta, s.fom, key, c),
                         num(c.estimate),
                         num(c.se, 4),
                         df_text(c.df),
@@ -136,9 +139,10 @@ def _difference_tables(meta: StudyMeta, s: MRMCSection, conf: str) -> str:
         )
         out.append(
             table(
-                ["difference", "estimate", "SE", "df", f"{conf} CI", "p", "Holm p"],
+                ["difference", "plan", "estimate", "SE", "df", f"{conf} CI", "p", "Holm p"],
                 rows,
                 group_rows=group_rows,
+                wrap=(1,),
                 note=note,
                 caption=f"Differences between arms, {ANALYSIS_NAMES[key]} "
                 f"({s.or_result.analyses[key].title})",

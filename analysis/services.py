@@ -20,7 +20,10 @@ from django.utils import timezone
 from analysis import export
 from analysis import report as rendering
 from analysis.models import StudyReport
+from analysis.questionnaire_data import questionnaire_rows, questionnaire_summary
 from analysis.stats.inference import to_jsonable
+from analysis.stats.plan import AnalysisPlan
+from analysis.stats.quality import QualityRules
 from analysis.stats.study import ArmMeta, StudyMeta, analyse_study, analysis_option_problems
 from analysis.study_data import arm_metrics, library_versions, study_reads, study_rows
 from core import audit
@@ -158,7 +161,23 @@ def study_meta(
         empty_rule=EMPTY_RULE,
         auc_fom=fom,
         cov_method=cov_method,
+        **_plan_and_rules(study),
     )
+
+
+def _plan_and_rules(study: Study) -> dict:
+    """The analysis plan (with its hash) and the quality rules frozen when the study opened;
+    a draft's current ones (a draft has no responses to analyse)."""
+    if study.status != Study.Status.DRAFT:
+        frozen = study.frozen_config or {}
+        plan, rules = frozen.get("analysis_plan"), frozen.get("quality_rules")
+        sha256 = frozen.get("analysis_plan_sha256")
+    else:
+        plan, rules, sha256 = study.analysis_plan, study.quality_rules, None
+    return {
+        "analysis_plan": AnalysisPlan.from_dict(plan, sha256),
+        "quality_rules": QualityRules.from_dict(rules),
+    }
 
 
 def _build_files(report: StudyReport, claim: str, save) -> tuple[dict[str, str], str]:
@@ -175,10 +194,23 @@ def _build_files(report: StudyReport, claim: str, save) -> tuple[dict[str, str],
         cov_method=report.cov_method,
     )
     analysis = analyse_study(reads, meta, metrics=arm_metrics(rows))
-    analysis_json = json.dumps(to_jsonable(analysis.to_dict()), indent=1, allow_nan=False)
+    numbers = analysis.to_dict()
+    questionnaires = None
+    if report.study.questionnaires:  # the study asks end-of-session questionnaires
+        answered = questionnaire_rows(study=report.study)
+        questionnaires = questionnaire_summary(study=report.study, rows=answered)
+        numbers["questionnaires"] = {
+            "scores": [
+                {**row, "submitted_at": row["submitted_at"].isoformat()} for row in answered
+            ],
+            "summary": questionnaires,
+        }
+    analysis_json = json.dumps(to_jsonable(numbers), indent=1, allow_nan=False)
     _progress(report_id, claim, 60, "drawing the report")
     generated = timezone.now().strftime("%Y-%m-%d %H:%M UTC")
-    html = rendering.render_html(analysis, generated_at=generated, versions=library_versions())
+    html = rendering.render_html(
+        analysis, generated_at=generated, versions=library_versions(), questionnaires=questionnaires
+    )
     files = {
         "html": save("html", html.encode()),
         "analysis": save("analysis", analysis_json.encode()),

@@ -143,6 +143,15 @@ def empty_explanations(*, study: Study, case_ids) -> dict[tuple[int, int], bool]
     return out
 
 
+def ordinal_rank(question: Question, answer) -> int | None:
+    """The rank (1 = the first, lowest category) of an ordered-category answer; None when the
+    question is not ordinal or the answer is not one of its labels."""
+    if question.kind != Question.Kind.ORDINAL or not isinstance(answer, str):
+        return None
+    options = list(question.options)
+    return options.index(answer) + 1 if answer in options else None
+
+
 def _positive(answer, positive_class: str) -> bool | None:
     if answer is None:
         return None

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from studies import api, api_people, reader_api
+from studies import api, api_people, api_plan, api_questionnaires, reader_api
 
 _study = "studies/<int:study_id>/"
 _trial = "reading/trials/<uuid:trial_uid>/"
@@ -12,6 +12,8 @@ api_urlpatterns: list = [
     path(_study, api.StudyDetailApi.as_view(), name="study"),
     path(_study + "readiness/", api.StudyReadinessApi.as_view(), name="study-readiness"),
     path(_study + "open/", api.StudyOpenApi.as_view(), name="study-open"),
+    path(_study + "analysis-plan/", api_plan.AnalysisPlanApi.as_view(), name="study-analysis-plan"),
+    path(_study + "quality-rules/", api_plan.QualityRulesApi.as_view(), name="study-quality-rules"),
     path(_study + "precompute/", api.StudyPrecomputeApi.as_view(), name="study-precompute"),
     path(_study + "close/", api.StudyCloseApi.as_view(), name="study-close"),
     path(_study + "arms/", api.ArmListApi.as_view(), name="study-arms"),
@@ -28,6 +30,11 @@ api_urlpatterns: list = [
         _study + "questions/<str:key>/move/",
         api.QuestionMoveApi.as_view(),
         name="study-question-move",
+    ),
+    path(
+        _study + "questionnaires/",
+        api_questionnaires.StudyQuestionnairesApi.as_view(),
+        name="study-questionnaires",
     ),
     path(_study + "cases/", api.StudyCasesApi.as_view(), name="study-cases"),
     path(_study + "cases/select/", api.StudyCasesSelectApi.as_view(), name="study-cases-select"),

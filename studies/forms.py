@@ -126,7 +126,7 @@ class ArmForm(forms.Form):
 
 # Which question kinds each kind-specific field belongs to (the rest belong to every kind).
 QUESTION_KIND_FIELDS = {
-    "options": (Question.Kind.DIAGNOSIS,),
+    "options": (Question.Kind.DIAGNOSIS, Question.Kind.ORDINAL),
     "scale": (Question.Kind.CONFIDENCE,),
     "points": (Question.Kind.LIKERT,),
     "anchor_low": (Question.Kind.LIKERT,),
@@ -144,7 +144,8 @@ class QuestionForm(forms.Form):
     help_text = forms.CharField(max_length=300, required=False, label="Help text")
     options = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), required=False,
-        help_text="one choice per line (empty: the model's class labels)",
+        help_text="one choice per line (diagnosis, empty: the model's class labels; ordered"
+        " categories: 2 to 10 labels, lowest first)",
     )
     scale = forms.ChoiceField(
         required=False,
@@ -195,7 +196,7 @@ class QuestionForm(forms.Form):
             "key": data["key"].strip(),
             "text": data["text"],
             "help_text": data["help_text"],
-            "options": _lines(data["options"]) if kind == Question.Kind.DIAGNOSIS else [],
+            "options": _lines(data["options"]) if kind in QUESTION_KIND_FIELDS["options"] else [],
             "scale": data["scale"] if kind == Question.Kind.CONFIDENCE else "",
             "points": data["points"] if kind == Question.Kind.LIKERT else None,
             "anchors": anchors if kind == Question.Kind.LIKERT and any(a.strip() for a in anchors) else [],

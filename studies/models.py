@@ -59,6 +59,16 @@ class Study(models.Model):
     min_ai_wrong_share = models.FloatField(
         null=True, blank=True, help_text="Minimum share of main cases the AI gets wrong (0-1)"
     )
+    # Fixed before opening and frozen with the configuration (services validate their shape).
+    analysis_plan = models.JSONField(
+        default=dict, blank=True, help_text="Pre-registered analysis plan (primary endpoint...)"
+    )
+    quality_rules = models.JSONField(
+        default=dict, blank=True, help_text="Attention-check exclusion rule, fast-read threshold"
+    )
+    questionnaires = models.JSONField(
+        default=list, blank=True, help_text="End-of-session questionnaires (instrument, when)"
+    )
     seed = models.BigIntegerField(help_text="Randomization seed, recorded with every schedule")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     frozen_config = models.JSONField(
@@ -169,6 +179,9 @@ class Question(models.Model):
         CONFIDENCE = "confidence", "Confidence"
         LIKERT = "likert", "Likert item"
         FREE_TEXT = "free_text", "Free text"
+        PROBABILITY = "probability", "Probability 0–100 (slider with no default position)"
+        ADVICE = "advice", "Accept, modify or reject the AI advice"
+        ORDINAL = "ordinal", "Ordered categories (e.g. BI-RADS)"
 
     class AppliesTo(models.TextChoices):
         ALL = "all", "every arm"
@@ -370,3 +383,31 @@ class Response(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stage} response to {self.trial}"
+
+
+class QuestionnaireResponse(models.Model):
+    """A reader's answers to one end-of-session questionnaire (NASA-TLX, SUS, trust in
+    automation...), stored once per enrollment, instrument and session, with its standard
+    scores computed when it was submitted."""
+
+    enrollment = models.ForeignKey(
+        Enrollment, on_delete=models.PROTECT, related_name="questionnaire_responses"
+    )
+    instrument = models.CharField(max_length=20)
+    session_index = models.PositiveSmallIntegerField(help_text="0-based session it followed")
+    answers = models.JSONField(help_text="item key -> answer (and TLX pair choices)")
+    scores = models.JSONField(default=dict, blank=True)
+    client_key = models.UUIDField(unique=True, help_text="Idempotency key sent by the browser")
+    submitted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["enrollment_id", "session_index", "instrument"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enrollment", "instrument", "session_index"],
+                name="questionnaire_once_per_session",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument} after session {self.session_index + 1} of {self.enrollment}"

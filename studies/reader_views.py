@@ -25,6 +25,7 @@ from studies import reader_selectors
 from studies.models import Enrollment, Study, Trial
 from studies.selectors import reading
 from studies.selectors.progress import enrollment_sessions
+from studies.selectors.questionnaires import questionnaire_next
 from studies.selectors.reading import (
     enrollment_next_trial,
     reader_refusal,
@@ -161,6 +162,8 @@ def reader_study(request, study_id: int):
             },
             status=BAD_INPUT if problems else 200,
         )
+    if questionnaire_next(enrollment=enrollment):  # a finished session's questionnaires first
+        return redirect("studies:reader-questionnaire", study_id=study.pk)
     rows = _session_rows(enrollment_sessions(enrollment=enrollment))
     step = _next_step(enrollment, rows)
     return render(
@@ -187,6 +190,8 @@ def reader_next(request, study_id: int):
         return _closed_page(request, enrollment)
     if blocked == reading.CONSENT:
         return redirect("studies:reader-study", study_id=study_id)
+    if questionnaire_next(enrollment=enrollment):  # a finished session's questionnaires first
+        return redirect("studies:reader-questionnaire", study_id=study_id)
     step = _next_step(enrollment, _session_rows(enrollment_sessions(enrollment=enrollment)))
     if step["kind"] != "read":  # the study page says why: finished, or when the session opens
         return redirect("studies:reader-study", study_id=study_id)

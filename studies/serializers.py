@@ -197,7 +197,8 @@ class QuestionAddSerializer(StrictSerializer):
     options = serializers.ListField(
         child=serializers.CharField(),
         required=False,
-        help_text="diagnosis choices (default: the study model's class labels)",
+        help_text="diagnosis choices (default: the study model's class labels); ordinal: the 2-10"
+        " category labels in order, lowest first; advice: fixed (accept, modify, reject)",
     )
     scale = serializers.ChoiceField(
         choices=["slider100", "scale5", "scale7"],
@@ -211,8 +212,17 @@ class QuestionAddSerializer(StrictSerializer):
         required=False,
         help_text="Likert: [lowest, highest] wording",
     )
-    applies_to = serializers.ChoiceField(choices=Question.AppliesTo.choices, required=False)
-    stage = serializers.ChoiceField(choices=Question.Stage.choices, required=False)
+    applies_to = serializers.ChoiceField(
+        choices=Question.AppliesTo.choices,
+        required=False,
+        help_text="default: all (advice: ai; an advice question cannot apply to every arm)",
+    )
+    stage = serializers.ChoiceField(
+        choices=Question.Stage.choices,
+        required=False,
+        help_text="default: every for diagnosis, confidence, probability and ordinal; final"
+        " otherwise (advice: final only)",
+    )
     required = serializers.BooleanField(required=False)
 
 

@@ -2,7 +2,16 @@
 
 from django.urls import path
 
-from studies import reader_views, views, views_cases, views_people, views_questions
+from studies import (
+    reader_questionnaire_views,
+    reader_views,
+    views,
+    views_cases,
+    views_people,
+    views_plan,
+    views_questionnaires,
+    views_questions,
+)
 
 app_name = "studies"
 
@@ -41,10 +50,21 @@ urlpatterns = [
         views_questions.question_move,
         name="question-move",
     ),
+    path(
+        "studies/<int:study_id>/questionnaires/",
+        views_questionnaires.study_questionnaires,
+        name="study-questionnaires",
+    ),
     path("studies/<int:study_id>/cases/", views_cases.study_cases, name="study-cases"),
     path("studies/<int:study_id>/cases/add/", views_cases.cases_add, name="cases-add"),
     path("studies/<int:study_id>/cases/exclude/", views_cases.cases_exclude, name="cases-exclude"),
     path("studies/<int:study_id>/readiness/", views_cases.study_readiness, name="study-readiness"),
+    path("studies/<int:study_id>/plan/", views_plan.study_plan, name="study-plan"),
+    path(
+        "studies/<int:study_id>/plan/quality/",
+        views_plan.study_quality_rules,
+        name="study-quality-rules",
+    ),
     path("studies/<int:study_id>/people/", views_people.study_people, name="study-people"),
     path("studies/<int:study_id>/people/remove/", views_people.role_remove, name="role-remove"),
     path("studies/<int:study_id>/people/invite/", views_people.invitation_create, name="invitation-create"),
@@ -64,6 +84,11 @@ urlpatterns = [
     path("read/", reader_views.reader_home, name="reader-home"),
     path("read/<int:study_id>/", reader_views.reader_study, name="reader-study"),
     path("read/<int:study_id>/next/", reader_views.reader_next, name="reader-next"),
+    path(
+        "read/<int:study_id>/questionnaire/",
+        reader_questionnaire_views.reader_questionnaire,
+        name="reader-questionnaire",
+    ),
     path("read/trials/<uuid:trial_uid>/", reader_views.reader_trial, name="reader-trial"),
     path(
         "read/trials/<uuid:trial_uid>/files/<str:name>",

@@ -110,6 +110,7 @@ class Solved:
         self.d0 = 1.0 + t0 * t0 * blocks.diag[0]
         self.log_det = float(np.log(self.d0).sum())
         self.chol = None
+        self._inverse_parts = None
         if len(blocks.factors) > 1:
             scale_rest = np.repeat(theta[1:], blocks.sizes[1:])
             self.c = t0 * blocks.cross_first * scale_rest[None, :]
@@ -128,3 +129,29 @@ class Solved:
         x_rest = linalg.cho_solve(self.chol, rest - self.c.T @ first_d)
         x_first = (first - self.c @ x_rest) / self.d0.reshape(shape)
         return np.concatenate([x_first, x_rest])
+
+    def inverse_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Entries ``M^-1[rows[i], cols[i]]`` (stacked indices), without forming ``M^-1``.
+
+        With ``A = D0^-1 C`` and ``S`` the Schur complement: the first factor's block is
+        ``D0^-1 + A S^-1 A'``, the cross block ``-A S^-1``, the other factors' block ``S^-1``."""
+        rows, cols = np.asarray(rows), np.asarray(cols)
+        out = np.zeros(rows.shape)
+        first = (rows < self.q0) & (cols < self.q0)
+        out[first] = np.where(rows[first] == cols[first], 1.0 / self.d0[rows[first]], 0.0)
+        if self.chol is None:
+            return out
+        if self._inverse_parts is None:
+            a = self.c / self.d0[:, None]
+            s_inv = linalg.cho_solve(self.chol, np.eye(self.c.shape[1]))
+            self._inverse_parts = (a, a @ s_inv, s_inv)
+        a, a_s, s_inv = self._inverse_parts
+        r, c = rows[first], cols[first]
+        out[first] += np.einsum("ij,ij->i", a_s[r], a[c])
+        mixed = (rows < self.q0) & (cols >= self.q0)
+        out[mixed] = -a_s[rows[mixed], cols[mixed] - self.q0]
+        mixed_t = (rows >= self.q0) & (cols < self.q0)
+        out[mixed_t] = -a_s[cols[mixed_t], rows[mixed_t] - self.q0]
+        rest = (rows >= self.q0) & (cols >= self.q0)
+        out[rest] = s_inv[rows[rest] - self.q0, cols[rest] - self.q0]
+        return out

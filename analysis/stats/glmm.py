@@ -13,8 +13,9 @@ with ``W* = diag(mu* (1 - mu*))``. That deviance is minimized jointly over ``the
 0; the lowest wins,
 so a variance at zero is found exactly (``at_zero``; lme4 stops at ~1e-9 and calls the fit
 singular). Standard errors are lme4's default (``vcov(fit)``, ``use.hessian = TRUE``): the
-``beta`` block of the inverse of half the finite-difference Hessian of that deviance over
-``(theta, beta)``; ``vcov_conditional`` is the ``use.hessian = FALSE`` one, ``(X' W X -
+``beta`` block of the inverse of half the Hessian of that deviance over ``(theta, beta)`` (central
+differences of its exact gradient, ``_Laplace.gradient``; glmer differentiates the deviance
+twice numerically); ``vcov_conditional`` is the ``use.hessian = FALSE`` one, ``(X' W X -
 X' W Z Lambda M^-1 Lambda' Z' W X)^-1`` at the optimum, used instead (``vcov_method``) where
 that Hessian is not positive definite, as glmer falls back to it.
 
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
-from analysis.stats.crossed_blocks import CrossedBlocks, Factor, factor, largest_first
+from analysis.stats.crossed_blocks import CrossedBlocks, Factor, factor, largest_first, sum_by
 
 __all__ = ["Factor", "LogisticFit", "factor", "fit_logistic_crossed"]
 
@@ -108,6 +109,46 @@ class _Laplace:
         solved = CrossedBlocks(self.factors, mu * (1.0 - mu)).factorize(theta)
         return _binomial_deviance(self.y, eta) + float(u @ u) + solved.log_det
 
+    def gradient(self, theta: np.ndarray, beta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The deviance and its exact gradient over (theta, beta).
+
+        At the modes the penalized deviance is stationary in u, so only its explicit
+        dependence and that of log det M (through Lambda and the weights W(eta*), eta* moving
+        with u*: du*/dphi = -M^-1 d(gradient in u)/dphi / 2) remain. ``h_i`` is the leverage
+        ``z_i' Lambda M^-1 Lambda z_i`` of observation i."""
+        if not self.factors:
+            eta = self.x @ beta
+            return _binomial_deviance(self.y, eta), -2 * self.x.T @ (self.y - special.expit(eta))
+        u, eta, mu = self.modes(theta, beta)
+        w = mu * (1.0 - mu)
+        w_prime = w * (1.0 - 2.0 * mu)
+        blocks = CrossedBlocks(self.factors, w)
+        solved = blocks.factorize(theta)
+        deviance = _binomial_deviance(self.y, eta) + float(u @ u) + solved.log_det
+        resid = self.y - mu
+        starts = np.cumsum([0] + [f.n_levels for f in self.factors])
+        index = [start + f.codes for start, f in zip(starts, self.factors, strict=False)]
+        k = len(self.factors)
+        cross = [  # G_f(i) = sum_g theta_g M^-1[index_g(i), index_f(i)]
+            sum(theta[g] * solved.inverse_at(index[g], index[f]) for g in range(k))
+            for f in range(k)
+        ]
+        leverage = sum(theta[f] * cross[f] for f in range(k))
+        weight = w_prime * leverage
+        d_eta = self.x - blocks.times(
+            theta, solved.solve(blocks.transpose_times(theta, w[:, None] * self.x))
+        )
+        grad_beta = -2.0 * self.x.T @ resid + weight @ d_eta
+        grad_theta = np.empty(k)
+        for f, fac in enumerate(self.factors):
+            z_u = u[starts[f] : starts[f + 1]][fac.codes]
+            direct = np.zeros(self.q)
+            direct[starts[f] : starts[f + 1]] = sum_by(fac, resid)
+            du = -solved.solve(blocks.transpose_times(theta, w * z_u) - direct)
+            d_eta_f = z_u + blocks.times(theta, du)
+            grad_theta[f] = -2.0 * resid @ z_u + 2.0 * w @ cross[f] + weight @ d_eta_f
+        return deviance, np.concatenate([grad_theta, grad_beta])
+
     def conditional_vcov(self, theta: np.ndarray, beta: np.ndarray) -> np.ndarray:
         """``(X' W X - X' W Z Lambda M^-1 Lambda' Z' W X)^-1`` at the modes."""
         _, _, mu = self.modes(theta, beta)
@@ -138,14 +179,16 @@ def _glm_start(y: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def _optimum_on_face(model: _Laplace, free: tuple[int, ...], k: int, start: np.ndarray):
     """Minimize the deviance over beta and the free thetas (the others held at 0)."""
+    free = list(free)
 
     def unpack(params):
         theta = np.zeros(k)
-        theta[list(free)] = params[: len(free)]
+        theta[free] = params[: len(free)]
         return theta, params[len(free) :]
 
     def objective(params):
-        return model.deviance(*unpack(params))
+        value, grad = model.gradient(*unpack(params))
+        return value, np.concatenate([grad[:k][free], grad[k:]])
 
     x0 = np.concatenate([np.ones(len(free)), start])
     bounds = [(0.0, None)] * len(free) + [(None, None)] * start.size
@@ -153,31 +196,24 @@ def _optimum_on_face(model: _Laplace, free: tuple[int, ...], k: int, start: np.n
     res = optimize.minimize(
         objective,
         x0,
+        jac=True,
         method="L-BFGS-B",
         bounds=bounds,
-        options={"ftol": 1e-11, "gtol": 1e-6, "maxiter": 2000, "maxfun": 50000},
+        options={"ftol": 1e-13, "gtol": 1e-8, "maxiter": 2000},
     )
     theta, beta = unpack(res.x)
-    return objective(res.x), theta, beta
+    return model.deviance(theta, beta), theta, beta
 
 
-def _hessian(f, x: np.ndarray, h: float = HESSIAN_STEP) -> np.ndarray:
-    """Central finite-difference Hessian of f at x."""
-    d = x.size
-    out = np.empty((d, d))
-    f0 = f(x)
-    for i in range(d):
-        ei = np.zeros(d)
-        ei[i] = h
-        out[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / (h * h)
-        for j in range(i):
-            ej = np.zeros(d)
-            ej[j] = h
-            value = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (
-                4 * h * h
-            )
-            out[i, j] = out[j, i] = value
-    return out
+def _hessian(gradient, x: np.ndarray, h: float = HESSIAN_STEP) -> np.ndarray:
+    """Central differences of the exact gradient, symmetrized."""
+    columns = []
+    for i in range(x.size):
+        step = np.zeros(x.size)
+        step[i] = h
+        columns.append((gradient(x + step) - gradient(x - step)) / (2 * h))
+    out = np.array(columns)
+    return (out + out.T) / 2
 
 
 def _hessian_vcov(hessian: np.ndarray, k: int) -> np.ndarray | None:
@@ -216,7 +252,7 @@ def fit_logistic_crossed(y: np.ndarray, x: np.ndarray, factors: Sequence[Factor]
         (c for c in candidates if c[0] <= best + 1e-7), key=lambda c: int((c[1] > 0).sum())
     )
     params = np.concatenate([theta_sorted, beta])
-    hessian = _hessian(lambda p: model.deviance(p[:k], p[k:]), params)
+    hessian = _hessian(lambda p: model.gradient(p[:k], p[k:])[1], params)
     conditional = model.conditional_vcov(theta_sorted, beta)
     vcov, method = _hessian_vcov(hessian, k), "hessian"
     if vcov is None:  # as glmer: a Hessian that is not positive definite is not used

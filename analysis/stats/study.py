@@ -6,6 +6,10 @@
     readers, cases, reads per arm, and the reads left out of each analysis and why; per arm
     showing a heatmap, the main trials that showed an empty explanation and the arm's accuracy
     with and without them (empty_explanations.py).
+``quality``
+    each reader's attention-check score, who the study's rule excludes, the implausibly fast
+    reads per reader and arm, and the ROC analysis again without what the rule excludes
+    (study_quality.py, quality.py).
 ``proportions``
     sensitivity, specificity and accuracy per arm with Wilson intervals (proportions.py), of the
     final answers and, in two-stage reading, of the unaided first answers.
@@ -108,6 +112,7 @@ from analysis.stats.study_mrmc import (
     roc_points,
     roc_section,
 )
+from analysis.stats.study_quality import QualitySection, quality_section
 
 __all__ = [
     "AUC_FOMS",
@@ -124,6 +129,7 @@ __all__ = [
     "GainSection",
     "MRMCSection",
     "ProportionsSection",
+    "QualitySection",
     "ReadingTimeSection",
     "RocCurve",
     "Section",
@@ -141,6 +147,7 @@ __all__ = [
 
 SECTIONS = (
     "counts",
+    "quality",
     "proportions",
     "mrmc_auc",
     "mrmc_accuracy",
@@ -318,6 +325,7 @@ def _accuracy_model(reads: Sequence[Read], meta: StudyMeta) -> Section:
 class StudyAnalysis:
     meta: StudyMeta
     counts: Section
+    quality: Section
     proportions: Section
     mrmc_auc: Section
     mrmc_accuracy: Section
@@ -361,6 +369,7 @@ def analyse_study(
     main = main_reads(reads)
     built = {
         "counts": count_section(reads, main, meta),
+        "quality": _guard("data-quality checks", lambda: quality_section(reads, meta)),
         "proportions": _guard("proportions", lambda: _proportions(reads, meta)),
         "mrmc_auc": mrmc_section(reads, meta, meta.auc_fom),
         "mrmc_accuracy": mrmc_section(reads, meta, "accuracy"),

@@ -14,6 +14,8 @@ import numpy as np
 
 from analysis.stats.covariance import COV_METHODS
 from analysis.stats.empty_explanations import EmptyExplanationCount, empty_explanation_counts
+from analysis.stats.plan import AnalysisPlan
+from analysis.stats.quality import QualityRules
 from analysis.stats.reads import Read, arms_of
 
 DESIGNS = ("latin_square", "fully_crossed")
@@ -75,6 +77,10 @@ class StudyMeta:
     empty_rule: str | None = None  # when an explanation counts as empty (for the methods)
     auc_fom: str = "auc"  # figure of merit of the ROC analysis (AUC_FOMS)
     cov_method: str = "jackknife"  # its case-sampling covariance (covariance.COV_METHODS)
+    # the pre-registered plan frozen when the study opened (None: every result is exploratory)
+    analysis_plan: AnalysisPlan | None = None
+    # the attention-check exclusion rule and the fast-read threshold (quality.py)
+    quality_rules: QualityRules = field(default_factory=QualityRules)
 
     def __post_init__(self) -> None:
         problems = []

@@ -5,8 +5,8 @@
 //   first (unaided) answer -> POST answer -> POST reveal -> overlay + AI shown -> final answer
 //   -> POST answer -> "Next case" (after a session's last case: the study page, which is then the
 //   break before the next session or says the study is complete).
-// The final stage shows the reader's own unaided answer beside each question; confidence sliders
-// start unset (no handle); a heatmap that highlights nothing is a neutral "No region highlighted"
+// The final stage shows the reader's own unaided answer beside each question; confidence and
+// probability sliders start unset (no handle; a required probability is refused until moved); a heatmap that highlights nothing is a neutral "No region highlighted"
 // note instead of the overlay controls. The panel keeps the AI output and Submit on screen.
 // Every submit carries a client key that is kept in sessionStorage per trial and stage until
 // the server confirms it, so a retried submit is stored once. The page learns nothing the
@@ -185,7 +185,7 @@
   // Keys that move a range input (a key press on an unset slider sets it).
   const SLIDER_KEYS = ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown"];
 
-  // A 0-100 slider that starts unset: no handle is drawn (nothing anchors the reader at 50) and
+  // A 0-100 slider (confidence, probability) that starts unset: no handle is drawn (nothing anchors the reader at 50) and
   // it reads "not set" until the reader clicks, drags or keys it; an unset slider answers null.
   function slider(question) {
     const id = `q-${question.key}-input`;
@@ -212,17 +212,33 @@
       el("span", { className: "anchor", text: "0" }), input, el("span", { className: "anchor", text: "100" }), output);
   }
 
+  // The words an advice question shows for its fixed answers (the values sent are the options).
+  const ADVICE_WORDS = { accept: "Accept", modify: "Modify", reject: "Reject" };
+
+  function optionLabel(question, option) {
+    return question.kind === "advice" ? ADVICE_WORDS[option] || option : option;
+  }
+
+  // One choice among the question's options (diagnosis; advice; ordinal: in their order).
+  function choices(question) {
+    const group = el("div", { className: "choices", role: "radiogroup", "aria-labelledby": `q-${question.key}-text` });
+    question.options.forEach((option, index) => {
+      const id = `q-${question.key}-${index}`;
+      group.append(el("label", { className: "choice", for: id },
+        el("input", { type: "radio", id, name: question.key, value: option }),
+        el("span", { text: optionLabel(question, option) })));
+    });
+    return group;
+  }
+
   function widget(question) {
     switch (question.kind) {
-      case "diagnosis": {
-        const group = el("div", { className: "choices", role: "radiogroup", "aria-labelledby": `q-${question.key}-text` });
-        question.options.forEach((option, index) => {
-          const id = `q-${question.key}-${index}`;
-          group.append(el("label", { className: "choice", for: id },
-            el("input", { type: "radio", id, name: question.key, value: option }), el("span", { text: option })));
-        });
-        return group;
-      }
+      case "diagnosis":
+      case "advice":
+      case "ordinal":
+        return choices(question);
+      case "probability":
+        return slider(question);
       case "confidence": {
         if (question.scale === "scale5" || question.scale === "scale7") {
           const values = range(1, question.scale === "scale5" ? 5 : 7);
@@ -246,7 +262,8 @@
     if (question.kind === "confidence" && ["scale5", "scale7"].includes(question.scale)) {
       return `${value} of ${question.scale === "scale5" ? 5 : 7}`;
     }
-    if (question.kind === "confidence") return `${value} of 100`;
+    if (question.kind === "confidence" || question.kind === "probability") return `${value} of 100`;
+    if (question.kind === "advice") return optionLabel(question, value);
     if (question.kind === "likert") return `${value} of ${question.points || 5}`;
     return String(value);
   }
@@ -313,6 +330,25 @@
 
   // Answers ----------------------------------------------------------------------------------
 
+  const TEXT_CHOICE_KINDS = ["diagnosis", "advice", "ordinal"];
+
+  function isSlider(question) {
+    return question.kind === "probability" ||
+      (question.kind === "confidence" && !["scale5", "scale7"].includes(question.scale));
+  }
+
+  // A required probability must be given by moving its slider (it has no default position):
+  // refused here before anything is sent (the server refuses a missing answer too).
+  function untouchedProbabilities(answers) {
+    const fields = {};
+    for (const question of payload.questions) {
+      if (question.kind === "probability" && question.required && answers[question.key] === null) {
+        fields[question.key] = "move the slider to give your answer";
+      }
+    }
+    return fields;
+  }
+
   function collect() {
     const answers = {};
     for (const question of payload.questions) {
@@ -320,12 +356,12 @@
       let value = null;
       if (question.kind === "free_text") {
         value = box.querySelector("textarea").value;
-      } else if (question.kind === "confidence" && !["scale5", "scale7"].includes(question.scale)) {
+      } else if (isSlider(question)) {
         const input = box.querySelector("input[type=range]");
         value = input.dataset.untouched ? null : Number(input.value);
       } else {
         const checked = box.querySelector("input[type=radio]:checked");
-        if (checked) value = question.kind === "diagnosis" ? checked.value : Number(checked.value);
+        if (checked) value = TEXT_CHOICE_KINDS.includes(question.kind) ? checked.value : Number(checked.value);
       }
       answers[question.key] = value;
     }
@@ -435,8 +471,15 @@
     const stage = payload.stage;
     if (busy || !viewerReady || (stage !== "first" && stage !== "final")) return;
     clearErrors();
+    const answers = collect();
+    const unset = untouchedProbabilities(answers);
+    if (Object.keys(unset).length) {
+      showFieldErrors(unset, []);
+      showStatus("Please check the answers marked below; nothing was saved yet.", "bad");
+      return;
+    }
     setBusy(true, "Saving your answers…");
-    const body = { stage, answers: collect(), client_key: clientKey(stage), interactions: summary() };
+    const body = { stage, answers, client_key: clientKey(stage), interactions: summary() };
     let result;
     try {
       result = await post(urls.answer, body);

@@ -271,6 +271,8 @@ def study_warnings(*, study: Study) -> list[str]:
         warnings.append(
             f"The study has no reader-facing title; readers will see '{NEUTRAL_READER_TITLE}'."
         )
+    if not study.analysis_plan:
+        warnings.append("no pre-registered analysis plan: every result will be marked exploratory")
     empty = study_empty_explanations(study=study)
     if empty:
         cases = len({row["case_id"] for row in empty})

@@ -125,6 +125,8 @@ def _question_applies(question: Question, arm: Arm, first_of_two: bool) -> bool:
         question.stage == Question.Stage.FINAL or question.applies_to != Question.AppliesTo.ALL
     ):
         return False
+    if question.kind == Question.Kind.ADVICE and (first_of_two or not arm.shows_ai):
+        return False  # advice on the AI output: only once it is shown (configuration says so too)
     return {
         Question.AppliesTo.AI: arm.shows_ai,
         Question.AppliesTo.EXPLANATION: arm.shows_explanation,
@@ -136,7 +138,8 @@ def questions_for(
     *, study: Study, trial: Trial, stage: str, explanation: Explanation | None = None
 ) -> list[Question]:
     """The questions a trial asks at a stage, for its arm. The unaided first stage asks only the
-    questions for every arm that are asked at every stage (e.g. diagnosis and confidence). A trial
+    questions for every arm that are asked at every stage (e.g. diagnosis, confidence,
+    probability); a question on the AI advice is asked only where the AI output shows. A trial
     whose heatmap highlights no region asks no question about the highlighted region."""
     arm = trial.arm
     first_of_two = stage == Response.Stage.FIRST

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from library.models import Case
 from studies import randomization
 from studies.models import (
@@ -22,6 +25,18 @@ def _clinical_histories(study: Study) -> dict[str, str]:
         .exclude(clinical_history="")
         .values_list("pk", "clinical_history")
     }
+
+
+def canonical_json(value) -> str:
+    """The canonical JSON of a value: sorted keys, no spaces, UTF-8 as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def analysis_plan_sha256(plan: dict) -> str | None:
+    """SHA-256 (hex) of the plan's canonical JSON; None when there is no plan."""
+    if not plan:
+        return None
+    return hashlib.sha256(canonical_json(plan).encode("utf-8")).hexdigest()
 
 
 def study_config_snapshot(*, study: Study) -> dict:
@@ -78,7 +93,11 @@ def study_config_snapshot(*, study: Study) -> dict:
             for q in study.questions.all()
         ],
         "cases": cases,
+        "questionnaires": study.questionnaires or [],
         "clinical_histories": _clinical_histories(study),
+        "analysis_plan": study.analysis_plan or {},
+        "analysis_plan_sha256": analysis_plan_sha256(study.analysis_plan),
+        "quality_rules": study.quality_rules or {},
         "empty_explanations": [
             {"arm": row["arm"], "case_id": row["case_id"]}
             for row in study_empty_explanations(study=study)

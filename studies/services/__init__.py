@@ -30,7 +30,9 @@ from studies.services.people import (
     invitation_revoke,
     reader_profile_update,
 )
+from studies.services.plan import study_analysis_plan_set, study_quality_rules_set
 from studies.services.precompute import study_precompute
+from studies.services.questionnaires import questionnaire_submit, study_questionnaires_set
 from studies.services.questions import (
     DEFAULT_LIKERT,
     question_add,
@@ -56,9 +58,11 @@ __all__ = [
     "question_move",
     "question_remove",
     "question_update",
+    "questionnaire_submit",
     "questions_add_defaults",
     "reader_enroll",
     "reader_profile_update",
+    "study_analysis_plan_set",
     "study_arms_reveal",
     "study_audit_export",
     "study_cases_add",
@@ -69,6 +73,8 @@ __all__ = [
     "study_create",
     "study_open",
     "study_precompute",
+    "study_questionnaires_set",
+    "study_quality_rules_set",
     "study_role_add",
     "study_role_remove",
     "study_update",

@@ -14,6 +14,16 @@ from studies.services.drafts import locked_study, require_draft
 
 CONFIDENCE_SCALES = ("slider100", "scale5", "scale7")
 LIKERT_POINTS = (5, 7)
+# The fixed answers to an advice question, in this order (the words the reader sees).
+ADVICE_OPTIONS = ("accept", "modify", "reject")
+ORDINAL_LABELS = (2, 10)  # the fewest and most categories of an ordered-category question
+# Kinds asked at every stage by default (the others: at the final stage only).
+EVERY_STAGE_KINDS = (
+    Question.Kind.DIAGNOSIS,
+    Question.Kind.CONFIDENCE,
+    Question.Kind.PROBABILITY,
+    Question.Kind.ORDINAL,
+)
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 RESERVED_KEYS = frozenset({"defaults"})  # taken by URLs
 
@@ -50,19 +60,7 @@ def _question_values(study: Study, values: dict) -> tuple[dict, list[str]]:
         )
     if not str(values.get("text") or "").strip():
         problems.append(f"question {label}: the question text is required")
-    options = [str(o).strip() for o in (values.get("options") or []) if str(o).strip()]
-    if kind == Question.Kind.DIAGNOSIS:
-        if not options and study.model_id:
-            options = list(study.model.class_labels)
-        if len(options) < 2:
-            problems.append(
-                f"question {label}: a diagnosis question needs at least two options (or choose the"
-                " study's model first to use its labels)"
-            )
-        elif len(set(options)) != len(options):
-            problems.append(f"question {label}: the options must be different from each other")
-    elif options:
-        problems.append(f"question {label}: only diagnosis questions have options")
+    options = _options(study, kind, label, values.get("options") or [], problems)
     scale = values.get("scale") or ""
     if kind == Question.Kind.CONFIDENCE:
         scale = scale or "slider100"
@@ -73,26 +71,13 @@ def _question_values(study: Study, values: dict) -> tuple[dict, list[str]]:
     elif scale:
         problems.append(f"question {label}: only confidence questions have a scale")
     points, anchors = _likert_scale(kind, label, values, problems)
-    applies_to = values.get("applies_to") or Question.AppliesTo.ALL
-    if applies_to not in Question.AppliesTo.values:
-        problems.append(
-            f"question {label}: applies_to must be one of {', '.join(Question.AppliesTo.values)}"
-        )
-    stage = values.get("stage") or (
-        Question.Stage.EVERY
-        if kind in (Question.Kind.DIAGNOSIS, Question.Kind.CONFIDENCE)
-        else Question.Stage.FINAL
-    )
-    if stage not in Question.Stage.values:
-        problems.append(
-            f"question {label}: stage must be one of {', '.join(Question.Stage.values)}"
-        )
+    applies_to, stage = _where_asked(kind, label, values, problems)
     normalised = {
         "key": key,
         "kind": kind,
         "text": str(values.get("text") or "").strip(),
         "help_text": str(values.get("help_text") or "").strip(),
-        "options": options if kind == Question.Kind.DIAGNOSIS else [],
+        "options": options,
         "scale": scale if kind == Question.Kind.CONFIDENCE else "",
         "points": points,
         "anchors": anchors,
@@ -101,6 +86,80 @@ def _question_values(study: Study, values: dict) -> tuple[dict, list[str]]:
         "required": bool(values.get("required", kind != Question.Kind.FREE_TEXT)),
     }
     return normalised, problems
+
+
+def _options(study: Study, kind: str, label: str, given: list, problems: list[str]) -> list[str]:
+    """The options of a question of `kind` (diagnosis: defaults to the model's labels; advice:
+    the fixed ADVICE_OPTIONS; ordinal: the ordered category labels; other kinds: none); what
+    is wrong with them is added to `problems`."""
+    options = [str(o).strip() for o in given if str(o).strip()]
+    if kind == Question.Kind.DIAGNOSIS:
+        if not options and study.model_id:
+            options = list(study.model.class_labels)
+        if len(options) < 2:
+            problems.append(
+                f"question {label}: a diagnosis question needs at least two options (or choose the"
+                " study's model first to use its labels)"
+            )
+        elif len(set(options)) != len(options):
+            problems.append(f"question {label}: the options must be different from each other")
+        return options
+    if kind == Question.Kind.ADVICE:
+        if options and options != list(ADVICE_OPTIONS):
+            problems.append(
+                f"question {label}: the answers to an advice question are fixed"
+                f" ({', '.join(ADVICE_OPTIONS)}); give no options"
+            )
+        return list(ADVICE_OPTIONS)
+    if kind == Question.Kind.ORDINAL:
+        low, high = ORDINAL_LABELS
+        if len(options) != len(given):
+            problems.append(f"question {label}: a category label cannot be empty")
+        if not low <= len(options) <= high:
+            problems.append(
+                f"question {label}: an ordered-category question needs {low} to {high} category"
+                f" labels, in order (lowest first), not {len(options)}"
+            )
+        elif len(set(options)) != len(options):
+            problems.append(
+                f"question {label}: the category labels must be different from each other"
+            )
+        return options
+    if options:
+        problems.append(
+            f"question {label}: only diagnosis and ordered-category questions have options"
+        )
+    return []
+
+
+def _where_asked(kind: str, label: str, values: dict, problems: list[str]) -> tuple[str, str]:
+    """(applies_to, stage) of a question, with the kind's defaults; an advice question is about
+    the AI output, so it is asked only in arms that show it and only at the final stage."""
+    advice = kind == Question.Kind.ADVICE
+    default_arms = Question.AppliesTo.AI if advice else Question.AppliesTo.ALL
+    applies_to = values.get("applies_to") or default_arms
+    if applies_to not in Question.AppliesTo.values:
+        problems.append(
+            f"question {label}: applies_to must be one of {', '.join(Question.AppliesTo.values)}"
+        )
+    elif advice and applies_to == Question.AppliesTo.ALL:
+        problems.append(
+            f"question {label}: an advice question is about the AI output, so it applies only to"
+            " arms that show the AI (choose ai, explanation or heatmap, not every arm)"
+        )
+    stage = values.get("stage") or (
+        Question.Stage.EVERY if kind in EVERY_STAGE_KINDS else Question.Stage.FINAL
+    )
+    if stage not in Question.Stage.values:
+        problems.append(
+            f"question {label}: stage must be one of {', '.join(Question.Stage.values)}"
+        )
+    elif advice and stage != Question.Stage.FINAL:
+        problems.append(
+            f"question {label}: an advice question is asked only at the final stage, once the AI"
+            " output is shown (not at every stage)"
+        )
+    return applies_to, stage
 
 
 def _likert_scale(kind: str, label: str, values: dict, problems: list[str]) -> tuple:
@@ -125,11 +184,24 @@ def _likert_scale(kind: str, label: str, values: dict, problems: list[str]) -> t
 
 # The fields that belong to one question kind only, and their empty value.
 KIND_FIELDS = {
-    "options": (Question.Kind.DIAGNOSIS, []),
-    "scale": (Question.Kind.CONFIDENCE, ""),
-    "points": (Question.Kind.LIKERT, None),
-    "anchors": (Question.Kind.LIKERT, []),
+    "options": ((Question.Kind.DIAGNOSIS, Question.Kind.ORDINAL), []),
+    "scale": ((Question.Kind.CONFIDENCE,), ""),
+    "points": ((Question.Kind.LIKERT,), None),
+    "anchors": ((Question.Kind.LIKERT,), []),
 }
+
+
+def _rank_column_clash(study: Study, values: dict, question: Question | None = None) -> list[str]:
+    """An ordinal question `x` has two export columns, answer_x and answer_x_rank: no other
+    question's key may be `x_rank` (nor may an ordinal question be named after one that is)."""
+    others = study.questions.exclude(pk=question.pk) if question else study.questions.all()
+    key = values["key"]
+    if values["kind"] == Question.Kind.ORDINAL and others.filter(key=f"{key}_rank").exists():
+        return [f"question {key}: its rank column would clash with question {key}_rank"]
+    base = key.removesuffix("_rank")
+    if base != key and others.filter(key=base, kind=Question.Kind.ORDINAL).exists():
+        return [f"question {key}: the key is taken by the rank column of question {base}"]
+    return []
 
 
 def _question_state(question: Question) -> dict:
@@ -137,13 +209,16 @@ def _question_state(question: Question) -> dict:
 
 
 def question_add(*, acting_user, study: Study, **values) -> Question:
-    """Add a question. Kinds: diagnosis, confidence, likert, free_text."""
+    """Add a question. Kinds: diagnosis, confidence, likert, free_text, probability (0-100,
+    no default position), advice (accept/modify/reject the AI output: AI arms, final stage) and
+    ordinal (2-10 ordered category labels, e.g. BI-RADS)."""
     with transaction.atomic():
         study = locked_study(study)
         require_draft(study)
         normalised, problems = _question_values(study, values)
         if not problems and study.questions.filter(key=normalised["key"]).exists():
             problems.append(f"the study already has a question with key {normalised['key']!r}")
+        problems += [] if problems else _rank_column_clash(study, normalised)
         if problems:
             raise ServiceError(problems)
         order = (study.questions.aggregate(m=Max("order"))["m"] or 0) + 1
@@ -164,9 +239,12 @@ def question_update(*, acting_user, question: Question, **changes) -> Question:
         require_draft(study)
         before = _question_state(question)
         merged = {**before, **changes}
-        for field, (kind, empty) in KIND_FIELDS.items():
-            # a field of the old kind, not given again, does not belong to a new kind
-            if field not in changes and merged.get("kind") != kind:
+        for field, (kinds, empty) in KIND_FIELDS.items():
+            # a field of the old kind, not given again, does not belong to a new kind (nor do
+            # an advice question's fixed answers)
+            if field not in changes and (
+                merged.get("kind") not in kinds or before["kind"] == Question.Kind.ADVICE
+            ):
                 merged[field] = empty
         normalised, problems = _question_values(study, merged)
         if (
@@ -175,6 +253,7 @@ def question_update(*, acting_user, question: Question, **changes) -> Question:
             and study.questions.filter(key=normalised["key"]).exists()
         ):
             problems.append(f"the study already has a question with key {normalised['key']!r}")
+        problems += [] if problems else _rank_column_clash(study, normalised, question)
         if problems:
             raise ServiceError(problems)
         for field, value in normalised.items():

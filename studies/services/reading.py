@@ -28,9 +28,13 @@ from studies.selectors.reading import (
     reader_refusal,
     trial_stages,
 )
+from studies.services.questionnaires import require_no_questionnaire_due
 
 MAX_FREE_TEXT = 5000
 CONFIDENCE_RANGES = {"slider100": (0, 100), "scale5": (1, 5), "scale7": (1, 7)}
+PROBABILITY_RANGE = (0, 100)
+# Kinds answered with one of the question's options.
+CHOICE_KINDS = (Question.Kind.DIAGNOSIS, Question.Kind.ADVICE, Question.Kind.ORDINAL)
 INTERACTION_KEYS = {
     "window_changes": int,
     "zoom_changes": int,
@@ -58,8 +62,8 @@ def _check_answer(question: Question, value: Any) -> tuple[Any, str | None]:
     if empty:
         return None, ("an answer is required" if question.required else None)
     kind = question.kind
-    if kind == Question.Kind.DIAGNOSIS:
-        if value not in question.options:
+    if kind in CHOICE_KINDS:  # one of the question's options (advice: the fixed three)
+        if not isinstance(value, str) or value not in question.options:
             return None, f"choose one of: {', '.join(question.options)}"
         return value, None
     if kind == Question.Kind.FREE_TEXT:
@@ -70,6 +74,8 @@ def _check_answer(question: Question, value: Any) -> tuple[Any, str | None]:
         return value.strip(), None
     if kind == Question.Kind.CONFIDENCE:
         low, high = CONFIDENCE_RANGES[question.scale or "slider100"]
+    elif kind == Question.Kind.PROBABILITY:
+        low, high = PROBABILITY_RANGE
     else:  # Likert
         low, high = 1, question.points or 5
     number = _whole_number(value)
@@ -136,6 +142,7 @@ def _check_reader_may_act(*, acting_user, trial: Trial) -> tuple[Enrollment, Stu
         raise PermissionError(refusal.message)
     if refusal is not None:
         raise ServiceError(refusal.message)
+    require_no_questionnaire_due(enrollment=enrollment)  # end-of-session questionnaires first
     return enrollment, enrollment.study
 
 

@@ -99,7 +99,7 @@ def test_a_hessian_that_is_not_positive_definite_falls_back_to_the_conditional_c
         monkeypatch):
     import analysis.stats.glmm as glmm
 
-    monkeypatch.setattr(glmm, "_hessian", lambda f, x, h=glmm.HESSIAN_STEP: -np.eye(x.size))
+    monkeypatch.setattr(glmm, "_hessian", lambda g, x, h=glmm.HESSIAN_STEP: -np.eye(x.size))
     fit = fit_logistic_crossed(*design("no_reader"))
     assert fit.vcov_method == "conditional"
     np.testing.assert_array_equal(fit.vcov, fit.vcov_conditional)
@@ -108,3 +108,19 @@ def test_a_hessian_that_is_not_positive_definite_falls_back_to_the_conditional_c
 def test_the_hessian_covariance_is_used_when_it_is_positive_definite(fits):
     assert fits["no_reader"].vcov_method == "hessian"
     assert not np.allclose(fits["no_reader"].vcov, fits["no_reader"].vcov_conditional)
+
+
+@pytest.mark.parametrize("theta", [(0.9, 0.45), (0.7, 0.0), (0.0, 0.3)])
+def test_the_exact_gradient_equals_central_differences_of_the_deviance(theta):
+    y, x, factors = design("interior")
+    model = _Laplace(y, x, factors)
+    point = np.concatenate([theta, [0.6, -0.9, 0.4, 1.6]])
+    value, gradient = model.gradient(point[:2], point[2:])
+    assert value == pytest.approx(model.deviance(point[:2], point[2:]), rel=1e-12)
+    h = 1e-5
+    for j in range(point.size):
+        step = np.zeros(point.size)
+        step[j] = h
+        up = model.deviance((point + step)[:2], (point + step)[2:])
+        down = model.deviance((point - step)[:2], (point - step)[2:])
+        assert gradient[j] == pytest.approx((up - down) / (2 * h), abs=2e-5)

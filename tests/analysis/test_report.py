@@ -18,7 +18,7 @@ from tests.analysis.test_study_analysis import (
 )
 
 HEADINGS = (
-    "Summary", "Study and methods", "Readers, cases and reads",
+    "Summary", "Study and methods", "Readers, cases and reads", "Data quality",
     "Sensitivity, specificity and accuracy", "ROC analysis (Obuchowski–Rockette)",
     "Accuracy (Obuchowski–Rockette)",
     "Accuracy by AI correctness (logistic mixed model)", "Reliance on the AI", "Agreement", "Likert ratings",

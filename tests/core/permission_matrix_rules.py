@@ -238,6 +238,13 @@ EXPECTATIONS: dict[str, list[Url]] = {
         page(get=study_viewers(405), post=study_managers(400))
     ],
     "studies/<int:study_id>/readiness/": [page(get=study_viewers(200))],
+    "studies/<int:study_id>/questionnaires/": [
+        page(get=study_viewers(200), post=study_managers(400))
+    ],
+    "studies/<int:study_id>/plan/": [page(get=study_viewers(200), post=study_managers(400))],
+    "studies/<int:study_id>/plan/quality/": [
+        page(get=study_viewers(405), post=study_managers(400))
+    ],
     "studies/<int:study_id>/people/": [page(get=study_viewers(200), post=study_managers(400))],
     "studies/<int:study_id>/people/remove/": [
         page(get=study_viewers(405), post=study_managers(400))
@@ -266,6 +273,8 @@ EXPECTATIONS: dict[str, list[Url]] = {
     "read/": [page(get=signed_in(200))],
     "read/<int:study_id>/": [page(get=readers_of_x(200), post=readers_of_x(302))],
     "read/<int:study_id>/next/": [page(get=readers_of_x(302))],
+    # nothing due (no session finished): the study page; a POST without a questionnaire, too
+    "read/<int:study_id>/questionnaire/": [page(get=readers_of_x(302), post=readers_of_x(302))],
     "read/trials/<uuid:trial_uid>/": [page(get=trial_owner(200))],
     "read/trials/<uuid:trial_uid>/files/<str:name>": [page(get=trial_owner(200))],
     "api/v1/reading/trials/<uuid:trial_uid>/": [api(get=trial_owner(200))],
@@ -280,6 +289,15 @@ EXPECTATIONS: dict[str, list[Url]] = {
     "api/v1/studies/<int:study_id>/": [api(get=study_viewers(200), patch=study_managers(400))],
     "api/v1/studies/<int:study_id>/readiness/": [api(get=study_viewers(200))],
     "api/v1/studies/<int:study_id>/open/": [api(get=NOT_ALLOWED_API, post=study_managers(400))],
+    "api/v1/studies/<int:study_id>/analysis-plan/": [
+        api(get=study_viewers(200), put=study_managers(400))
+    ],
+    "api/v1/studies/<int:study_id>/quality-rules/": [
+        api(get=study_viewers(200), put=study_managers(400))
+    ],
+    "api/v1/studies/<int:study_id>/questionnaires/": [
+        api(get=study_viewers(200), put=study_managers(400))
+    ],
     "api/v1/studies/<int:study_id>/precompute/": [
         api(get=NOT_ALLOWED_API, post=study_managers(400))  # everything is computed already
     ],

@@ -130,6 +130,18 @@ def test_every_write_service_of_a_study_records_a_row_in_the_studys_trail(
     confidence = study.questions.get(key="confidence")
     step("question_move", lambda: services.question_move(acting_user=coordinator, question=confidence, direction="up"),
          expect="study.question_move")
+    step("study_analysis_plan_set", lambda: services.study_analysis_plan_set(
+        acting_user=coordinator, study=study, plan={
+            "primary_endpoint": "auc", "fom": "empirical_auc", "comparisons": [["B", "A"]],
+            "alpha": 0.05, "test": "or_rrrc"}), expect="study.analysis_plan")
+    step("study_quality_rules_set", lambda: services.study_quality_rules_set(
+        acting_user=coordinator, study=study, rules={"attention_max_failures": 1,
+                                                     "fast_read_seconds": 2.0}),
+         expect="study.quality_rules")
+    step("study_questionnaires_set", lambda: services.study_questionnaires_set(
+        acting_user=coordinator, study=study,
+        questionnaires=[{"instrument": "sus", "after": "last_session"}]),
+         expect="study.questionnaires_set")
     cases = list(study_collection.cases.order_by("pk"))
     step("study_cases_set", lambda: services.study_cases_set(
         acting_user=coordinator, study=study, main=[c.pk for c in cases[:4]]), expect="study.cases_set")
@@ -179,6 +191,23 @@ def test_every_write_service_of_a_study_records_a_row_in_the_studys_trail(
     step("trial_answer", lambda: reading.trial_answer(
         acting_user=reader_a, trial=trial, stage="final", answers=_answers(trial, "final"), client_key=uuid.uuid4()),
         expect="trial.answer")
+    trial = _next_trial(enrollment)
+    while trial is not None:  # finish the reader's only session: the SUS is then due
+        reading.trial_show(acting_user=reader_a, trial=trial)
+        trial.refresh_from_db()
+        if trial.arm.shows_ai:
+            reading.trial_answer(acting_user=reader_a, trial=trial, stage="first",
+                                 answers=_answers(trial, "first"), client_key=uuid.uuid4())
+            trial.refresh_from_db()
+            reading.trial_reveal(acting_user=reader_a, trial=trial)
+            trial.refresh_from_db()
+        reading.trial_answer(acting_user=reader_a, trial=trial, stage="final",
+                             answers=_answers(trial, "final"), client_key=uuid.uuid4())
+        trial = _next_trial(enrollment)
+    step("questionnaire_submit", lambda: services.questionnaire_submit(
+        acting_user=reader_a, enrollment=enrollment, instrument="sus", session_index=0,
+        answers={f"sus_{i}": 3 for i in range(1, 11)}, client_key=uuid.uuid4()),
+        expect="reader.questionnaire")
     step("study_arms_reveal", lambda: services.study_arms_reveal(acting_user=statistician, study=study),
          expect="study.arms_reveal")
     step("report_request", lambda: analysis_services.report_request(acting_user=coordinator, study=study),

@@ -318,7 +318,7 @@ def test_the_question_form_marks_each_kind_specific_field_and_loads_its_script(c
     assert 'data-question-kind=""' in content
     assert re.search(r'name="scale"[^>]*data-question-kinds="confidence"', content)
     assert re.search(r'name="points"[^>]*data-question-kinds="likert"', content)
-    assert re.search(r'name="options"[^>]*data-question-kinds="diagnosis"', content)
+    assert re.search(r'name="options"[^>]*data-question-kinds="diagnosis ordinal"', content)
     assert "js/question-form.js" in content and "<script>" not in content
 
 
