@@ -330,7 +330,12 @@ LOGGING = {
     },
     # django-axes prints a start-up banner at INFO in every process and command; its failed logins
     # and lock-outs are logged at WARNING and recorded in the audit trail anyway.
-    "loggers": {"axes.apps": {"level": "WARNING"}},
+    # WeasyPrint logs each layout step of every PDF at INFO (and fontTools its subsetting).
+    "loggers": {
+        "axes.apps": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }
 if CELERY_TASK_ALWAYS_EAGER:
     # Tasks run inside the command or request that enqueued them (no broker): Celery's line per

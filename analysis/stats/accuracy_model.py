@@ -16,8 +16,10 @@ when the AI is right and misleads when it is wrong shows as ratios on either sid
 AI correctness of a read: whether the advice shown in that trial matched the truth. Trials that
 show no AI (an unaided arm) take the case's AI correctness from the trials of that case that do
 show it, when those all agree (with manipulated advice they may not: such a case's unaided reads
-are then left out with a note). When the AI was right on every case (or wrong on every case)
-the correctness terms cannot be estimated: the model has arm alone and says why.
+are then left out with a note). When the AI was right on every case (or wrong on every case),
+or an arm has fewer than ``MIN_CELL_READS`` reads of AI-right or of AI-wrong cases, or all of
+them correct or all wrong (which would make the estimates diverge), the correctness terms cannot
+be estimated: the model has arm alone and says why.
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ from scipy import stats
 
 from analysis.stats.data import label_key
 from analysis.stats.reads import Read, main_reads
+
+SEPARATION = (
+    "the estimates diverge (separation: e.g. every read of one arm is correct): no model of "
+    "accuracy can be fitted to these reads"
+)
+DIVERGED = 15.0  # |log odds| or SE beyond this: the estimates diverge (an odds ratio of e^15)
+MIN_CELL_READS = 5  # reads per arm and AI correctness for the interaction to be estimable
 
 
 @dataclass(frozen=True)
@@ -154,7 +163,37 @@ def _select(reads: Sequence[Read]):
             + ("right" if True in ai_values else "wrong")
             + " on every case: the model has no AI-correctness terms"
         )
+    if with_ai:
+        thin = _thin_cells([row for row in rows if row[2] is not None])
+        if thin:
+            with_ai = False
+            notes.append(
+                "too few reads to estimate how accuracy depends on AI correctness ("
+                + "; ".join(thin)
+                + "): the model has arm alone. Add cases the AI gets wrong (a minimum share "
+                "of AI-wrong cases) to estimate it."
+            )
     return ([row for row in rows if row[2] is not None] if with_ai else rows), with_ai, notes
+
+
+def _thin_cells(rows) -> list[str]:
+    """Arm x AI-correctness cells that cannot support the interaction: fewer than
+    ``MIN_CELL_READS`` reads, or every read correct or every read wrong (separation)."""
+    cells: dict[tuple[str, bool], list[bool]] = defaultdict(list)
+    for r, correct, ai in rows:
+        cells[(r.arm, ai)].append(correct)
+    thin = []
+    for arm in sorted({arm for arm, _ in cells}, key=label_key):
+        for ai in (False, True):
+            outcomes = cells.get((arm, ai), [])
+            which = "AI right" if ai else "AI wrong"
+            if len(outcomes) < MIN_CELL_READS:
+                thin.append(f"arm {arm}, {which}: {len(outcomes)} read(s)")
+            elif len(set(outcomes)) < 2:
+                thin.append(
+                    f"arm {arm}, {which}: every read {'correct' if outcomes[0] else 'wrong'}"
+                )
+    return thin
 
 
 def _why_not(arms, readers, y) -> str | None:
@@ -208,12 +247,14 @@ def accuracy_model(
         fit = fit_logistic_crossed(
             y, x, [factor("reader", readers), factor("case", [r.case for r, _, _ in used])]
         )
-    except (ValueError, np.linalg.LinAlgError) as exc:
+    except np.linalg.LinAlgError:
+        return empty(SEPARATION)
+    except ValueError as exc:
         return empty(f"the logistic mixed model could not be fitted: {exc}")
     se = fit.se
     finite = np.isfinite(se).all() and np.isfinite(fit.beta).all()
-    if not (finite and (np.abs(fit.beta) < 15).all()):
-        return empty("the estimates diverge (separation: e.g. every read of one arm is correct)")
+    if not (finite and (np.abs(fit.beta) < DIVERGED).all() and (se < DIVERGED).all()):
+        return empty(SEPARATION)
     if fit.vcov_method == "conditional":
         notes.append(
             "standard errors from the model at its estimates (glmer's use.hessian = FALSE): the "

@@ -77,13 +77,15 @@ def test_when_the_ai_is_always_right_the_model_has_arm_alone_and_says_why():
 
 def test_unaided_reads_of_cases_with_conflicting_advice_are_left_out_with_a_note():
     reads = fixture_reads("no_reader")
+    conflicting = {f"c{i}" for i in range(1, 11)}  # arm C shows the opposite advice on these
     flipped = [Read(r.reader, r.case, "C", truth=r.truth, final_positive=r.final_positive,
                     ai_shown=True, ai_positive=not r.ai_positive)
-               for r in reads if r.arm == "B" and r.case == "c1"]
+               for r in reads if r.arm == "B" and r.case in conflicting]
     model = accuracy_model(reads + flipped)
+    assert model.with_ai_correctness
     assert any("differed between arms" in n for n in model.notes)
     assert model.n == len(reads) + len(flipped) - sum(
-        1 for r in reads if r.case == "c1" and r.arm == "A")
+        1 for r in reads if r.case in conflicting and r.arm == "A")
 
 
 def test_degenerate_studies_give_a_reason():
@@ -95,3 +97,37 @@ def test_degenerate_studies_give_a_reason():
     all_right = [Read(f"r{r}", f"c{c}", "AB"[c % 2], truth=True, final_positive=True)
                  for r in range(3) for c in range(6)]
     assert "every read is correct" in accuracy_model(all_right).reason
+
+
+def test_too_few_ai_wrong_reads_per_arm_drop_the_interaction_and_say_where():
+    """As in the demo study: the AI is wrong on 2 of 36 cases, every AI-right read of some arms is
+    correct; the interaction would diverge, so the model has arm alone and names the cells."""
+    reads = []
+    rng = np.random.default_rng(8)
+    for r in range(6):
+        for c in range(24):
+            truth = c % 2 == 0
+            arm = "AB"[(r + c) % 2]
+            ai_right = c != 0
+            correct = rng.random() < 0.8
+            reads.append(Read(f"r{r}", f"c{c}", arm, truth=truth,
+                              final_positive=truth if correct else not truth, ai_shown=arm == "B",
+                              ai_positive=(truth if ai_right else not truth) if arm == "B" else None))
+    model = accuracy_model(reads)
+    assert not model.with_ai_correctness and model.reason is None
+    assert [t.name for t in model.terms] == ["(Intercept)", "arm B"]
+    (note,) = [n for n in model.notes if "too few reads" in n]
+    assert "arm A, AI wrong: " in note and "arm B, AI wrong: " in note
+    assert "Add cases the AI gets wrong" in note
+
+
+def test_a_singular_fit_is_reported_as_separation_not_as_an_exception(monkeypatch):
+    import analysis.stats.glmm as glmm
+
+    def singular(*args, **kwargs):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(glmm, "fit_logistic_crossed", singular)
+    model = accuracy_model(fixture_reads("no_reader"))
+    assert model.reason.startswith("the estimates diverge (separation")
+    assert "Singular matrix" not in model.reason
