@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
+from analysis.report_alignment import alignment_table
 from analysis.report_format import (
     arm_label,
     ci,
@@ -181,6 +182,7 @@ def reliance(a: StudyAnalysis, figure: str) -> str:
             caption="Reads where the AI was wrong",
         )
     )
+    out.append(alignment_table(res.alignment, a.meta.label))
     out.append(figure)
     return "\n".join(out)
 

@@ -203,6 +203,7 @@ def study_reads(rows: StudyRows) -> list[Read]:
                     if isinstance(final.answers.get(k), int)
                 },
                 seconds=seconds,
+                final_seconds=final.seconds_on_stage,
                 reader_experience=float(profile.years_experience)
                 if profile is not None and profile.years_experience is not None
                 else None,

@@ -43,6 +43,7 @@ class Read:
     ai_positive: bool | None = None  # the AI's predicted class is the positive finding
     ratings: Mapping[str, int] = field(default_factory=dict, hash=False)  # item -> 1..points
     seconds: float | None = None  # reading time of the trial
+    final_seconds: float | None = None  # from the final stage appearing (AI shown) to its answer
     reader_experience: float | None = None  # years
     # the trial's arm shows a heatmap and that heatmap highlights (next to) nothing (the
     # explain app's EMPTY_RULE); None: the arm shows no heatmap, or it is not known

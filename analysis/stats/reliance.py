@@ -41,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from analysis.stats.alignment import AlignmentTime, alignment_times
 from analysis.stats.data import label_key
 from analysis.stats.proportions import Proportion, wilson, z_value
 from analysis.stats.reads import Read, ai_correct, arms_of, main_reads
@@ -109,6 +110,7 @@ class RelianceResult:
     per_reader: tuple[RelianceMeasures, ...]
     n_eligible: int
     n_excluded: int  # main reads without AI shown or with an unknown call or truth
+    alignment: tuple[AlignmentTime, ...] = ()  # time to the final answer (alignment.py)
 
 
 def trial(read: Read) -> Trial | None:
@@ -201,4 +203,5 @@ def reliance(reads: Sequence[Read], *, conf_level: float = 0.95) -> RelianceResu
         ),
         n_eligible=len(tagged),
         n_excluded=len(main) - len(tagged),
+        alignment=alignment_times(main),
     )
