@@ -2,36 +2,10 @@
 
 Pure Python/numpy/scipy (no Django). The instruments and their scoring live in
 ``studies.questionnaire_scoring`` (the reader's pages score answers when they are submitted, and
-``studies`` may not import ``analysis``); they are re-exported here. Three instruments, each with its published items and rule:
+``studies`` may not import ``analysis``); they are re-exported here.
 
-* **NASA-TLX** (Hart & Staveland 1988, "Development of NASA-TLX (Task Load Index): results of
-  empirical and theoretical research", in *Human Mental Workload*, pp. 139-183). Six subscales
-  (mental, physical and temporal demand, performance, effort, frustration), each rated on the
-  21-point scale, recorded as 0-100 in steps of 5 ("very low"-"very high"; performance is
-  anchored "perfect" (0) - "failure" (100), so higher is more workload on every subscale and no
-  item is reversed). ``raw_tlx`` is the unweighted mean of the six ratings (RTLX; Hart 2006,
-  "NASA-Task Load Index (NASA-TLX); 20 years later", Proc. HFES 50, 904-908). When the 15
-  pairwise comparisons are given (one choice for each of the 15 distinct pairs of subscales, the
-  "more important contributor to workload"), each subscale's weight is the number of times it
-  was chosen (0-5, summing to 15) and ``weighted_tlx = sum(weight x rating) / 15``.
-* **SUS**, the System Usability Scale (Brooke 1996, "SUS: a 'quick and dirty' usability scale",
-  in *Usability Evaluation in Industry*, pp. 189-194). Ten items, 1 (strongly disagree) - 5
-  (strongly agree); odd items contribute ``x - 1``, even items ``5 - x``; the sum (0-40) times
-  2.5 is the score, 0-100. (Adjective or acceptability bands are not provided.)
-* **Trust in automation** (Jian, Bisantz & Drury 2000, "Foundations for an empirically determined
-  scale of trust in automated systems", *Int. J. Cognitive Ergonomics* 4(1), 53-71). Twelve
-  items, 1 (not at all) - 7 (extremely); items 1-5 express distrust, items 6-12 trust. Scoring
-  convention used here: ``trust`` is the mean of all twelve after reverse-keying items 1-5
-  (``8 - x``), on 1-7, higher = more trust; ``distrust_mean`` (items 1-5, as answered, higher =
-  more distrust) and ``trust_mean`` (items 6-12) are the two subscale means, reported because
-  the factor structure supports two separate factors rather than one bipolar scale (Spain,
-  Bustamante & Bliss 2008, "Towards an empirically developed scale for system trust: take two",
-  Proc. HFES 52, 1335-1339).
-
-``score_tlx``, ``score_sus`` and ``score_trust`` either return the whole score or raise
-``QuestionnaireError`` (a ``ValueError``) listing every problem, one line each (missing or unknown
-items, a value that is not a number, out of range, or not on the scale's step); a partial score
-is never returned.
+The instruments (NASA-TLX, SUS, trust in automation after Jian et al. 2000), their items,
+citations and scoring rules are documented there, once.
 
 Across readers: ``scores_by_group`` collects (reader, group, score) rows, ``summarize_groups``
 gives n, mean, SD (sample, ddof = 1), median, min and max per group, and ``compare_groups``
